@@ -1,0 +1,962 @@
+//! The sans-IO forwarding core of one media worker.
+//!
+//! [`Core`] owns the rooms and endpoints placed on one worker. It has no
+//! socket and no clock: the driver hands it datagrams and the current time,
+//! and drains what it produces.
+//!
+//! Methods, in the quinn-proto manner:
+//! - commands from the application: [`Core::create_endpoint`],
+//!   [`Core::accept_answer`], [`Core::close_endpoint`], [`Core::stats`];
+//! - input from the network or a timer: [`Core::handle_datagram`],
+//!   [`Core::handle_timeout`];
+//! - outputs, drained after every input or command, in this order:
+//!   [`Core::poll_transmit`] until `None`, [`Core::poll_event`] until
+//!   `None`, then [`Core::poll_timeout`] for when to call
+//!   [`Core::handle_timeout`] next.
+//!
+//! Inside, every endpoint is one str0m [`Rtc`] in ICE-lite, RTP mode. An
+//! input is given to the endpoint it belongs to; that endpoint is then
+//! polled until str0m reports its next timeout, and what it emitted (RTP
+//! packets, keyframe requests, new media) is applied to the other endpoints
+//! of its room, which are polled in turn ("mutate, then drain").
+
+mod endpoint;
+pub mod keyframe;
+pub mod rewrite;
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use str0m::change::{SdpAnswer, SdpOffer};
+use str0m::config::DtlsCert;
+use str0m::format::Codec;
+use str0m::media::{Direction, KeyframeRequestKind, MediaAdded, MediaKind, Mid, Rid};
+use str0m::net::{DatagramRecv, Protocol, Receive, Transmit};
+use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite};
+use str0m::stats::{MediaEgressStats, MediaIngressStats, PeerStats};
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
+
+use crate::config::EndpointConfig;
+use crate::error::SfuError;
+use crate::event::{
+    CloseReason, EndpointEvent, EndpointStats, OutgoingTrack, PublishedTrack, RoomEvent,
+    TrackStats,
+};
+use crate::ids::{EndpointId, RoomId, TrackId};
+use crate::metrics::WorkerMetrics;
+use endpoint::{Endpoint, EndpointCounters, OutState, OutTrack, Published, SourceKey};
+use keyframe::{is_keyframe_start, VideoCodec};
+
+/// An output event of the core: about one endpoint, or about a room.
+#[derive(Debug)]
+pub enum CoreEvent {
+    /// For the owner of one endpoint.
+    Endpoint(EndpointId, EndpointEvent),
+    /// For whoever follows rooms.
+    Room(RoomEvent),
+}
+
+/// The sans-IO state of one media worker.
+pub struct Core {
+    config: EndpointConfig,
+    /// The address peers send to (our ICE candidate). Every datagram is
+    /// handed to str0m as addressed to it.
+    candidate_addr: SocketAddr,
+    dtls_cert: DtlsCert,
+    endpoints: HashMap<EndpointId, Endpoint>,
+    rooms: HashMap<RoomId, Vec<EndpointId>>,
+    by_ufrag: HashMap<String, EndpointId>,
+    by_addr: HashMap<SocketAddr, EndpointId>,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<CoreEvent>,
+    /// Endpoints that were given input and must be polled.
+    dirty: Vec<EndpointId>,
+    /// Earliest deadline over all endpoints (None: no endpoints).
+    next_timeout: Option<Instant>,
+    metrics: WorkerMetrics,
+}
+
+impl Core {
+    // ---------------------------------------------------------------
+    // Construction and getters
+
+    /// A core whose endpoints advertise `candidate_addr` (the address peers
+    /// reach this worker's socket at). `dtls_cert` is shared by all
+    /// endpoints of the worker: generating one per endpoint is costly and
+    /// buys nothing, as the fingerprint is exchanged per session anyway.
+    pub fn new(config: EndpointConfig, candidate_addr: SocketAddr, dtls_cert: DtlsCert) -> Core {
+        Core {
+            config,
+            candidate_addr,
+            dtls_cert,
+            endpoints: HashMap::new(),
+            rooms: HashMap::new(),
+            by_ufrag: HashMap::new(),
+            by_addr: HashMap::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            dirty: Vec::new(),
+            next_timeout: None,
+            metrics: WorkerMetrics::new(candidate_addr),
+        }
+    }
+
+    /// The address endpoints of this core advertise.
+    pub fn candidate_addr(&self) -> SocketAddr {
+        self.candidate_addr
+    }
+
+    /// Number of endpoints on this core.
+    pub fn endpoint_count(&self) -> usize {
+        self.endpoints.len()
+    }
+
+    /// Number of rooms on this core.
+    pub fn room_count(&self) -> usize {
+        self.rooms.len()
+    }
+
+    /// Endpoints in `room`, in join order.
+    pub fn room_endpoints(&self, room: &RoomId) -> Vec<EndpointId> {
+        self.rooms.get(room).cloned().unwrap_or_default()
+    }
+
+    // ---------------------------------------------------------------
+    // Commands
+
+    /// Create an endpoint in `room` (created if new) from the peer's SDP
+    /// offer; returns the answer (ICE-lite, with this worker's candidate).
+    ///
+    /// `label` names the participant in statistics (signaling passes the
+    /// nick). Tracks already published in the room are offered to the new
+    /// endpoint right after, as an [`EndpointEvent::Offer`].
+    pub fn create_endpoint(
+        &mut self,
+        now: Instant,
+        id: EndpointId,
+        room: RoomId,
+        label: String,
+        offer: SdpOffer,
+    ) -> Result<SdpAnswer, SfuError> {
+        let mut rtc = Rtc::builder()
+            .set_ice_lite(true)
+            .set_rtp_mode(true)
+            .set_dtls_cert(self.dtls_cert.clone())
+            .clear_codecs()
+            // RED is left out: a subscriber that did not negotiate it could
+            // not decode a RED publisher's audio, and the bridge does not
+            // transcode.
+            .enable_opus(true, false)
+            .enable_vp8(true)
+            .enable_h264(true)
+            .set_stats_interval(Some(std::time::Duration::from_secs(1)))
+            .build(now);
+
+        let candidate = Candidate::host(self.candidate_addr, "udp")
+            .map_err(|e| SfuError::BadRemoteDescription(format!("local candidate: {e}")))?;
+        rtc.add_local_candidate(candidate);
+
+        let answer = rtc
+            .sdp_api()
+            .accept_offer(offer)
+            .map_err(|e| SfuError::BadRemoteDescription(e.to_string()))?;
+
+        let ufrag = rtc.direct_api().local_ice_credentials().ufrag;
+        let mut ep = Endpoint {
+            id,
+            room: room.clone(),
+            label,
+            rtc,
+            ufrag: ufrag.clone(),
+            addrs: Vec::new(),
+            created: now,
+            connected: false,
+            last_consent: now,
+            rtc_timeout: now,
+            published: HashMap::new(),
+            rx_ssrcs: HashMap::new(),
+            rx_params: Vec::new(),
+            out_tracks: HashMap::new(),
+            out_by_mid: HashMap::new(),
+            pending: None,
+            negotiation_needed: false,
+            stats: EndpointCounters::default(),
+        };
+
+        // Subscribe the newcomer to everything already published.
+        let members = self.rooms.entry(room).or_default();
+        for other in members.iter() {
+            let Some(pubr) = self.endpoints.get_mut(other) else {
+                continue;
+            };
+            for (mid, track) in pubr.published.iter_mut() {
+                track.subscribers.push(id);
+                ep.out_tracks
+                    .insert((*other, *mid), new_out_track(*other, track));
+                ep.negotiation_needed = true;
+            }
+        }
+        members.push(id);
+
+        self.by_ufrag.insert(ufrag, id);
+        self.endpoints.insert(id, ep);
+        self.metrics.endpoints.increment(1.0);
+        self.metrics.set_rooms(self.rooms.len());
+        self.dirty.push(id);
+        self.drive(now);
+        Ok(answer)
+    }
+
+    /// Apply the peer's answer to the last [`EndpointEvent::Offer`].
+    pub fn accept_answer(
+        &mut self,
+        now: Instant,
+        id: EndpointId,
+        answer: SdpAnswer,
+    ) -> Result<(), SfuError> {
+        let ep = self
+            .endpoints
+            .get_mut(&id)
+            .ok_or(SfuError::UnknownEndpoint(id))?;
+        let pending = ep.pending.take().ok_or(SfuError::NoPendingOffer(id))?;
+        if let Err(e) = ep.rtc.sdp_api().accept_answer(pending, answer) {
+            // The peer cannot take the offer; the tracks stay where they
+            // were and are offered again with the next change.
+            for out in ep.out_tracks.values_mut() {
+                match out.state {
+                    OutState::Negotiating(_) => out.state = OutState::ToOpen,
+                    OutState::Stopping(m) => out.state = OutState::ToStop(m),
+                    _ => {}
+                }
+            }
+            return Err(SfuError::BadRemoteDescription(e.to_string()));
+        }
+
+        let mut opened = Vec::new();
+        let mut stopped = Vec::new();
+        for (key, out) in ep.out_tracks.iter_mut() {
+            match out.state {
+                OutState::Negotiating(mid) => {
+                    out.ssrc = ep
+                        .rtc
+                        .direct_api()
+                        .stream_tx_by_mid(mid, None)
+                        .map(|s| s.ssrc());
+                    if out.withdrawn {
+                        out.state = OutState::ToStop(mid);
+                        ep.negotiation_needed = true;
+                    } else {
+                        out.state = OutState::Open(mid);
+                        if out.kind == MediaKind::Video {
+                            opened.push(*key);
+                        }
+                    }
+                }
+                OutState::Stopping(mid) => stopped.push((*key, mid)),
+                _ => {}
+            }
+        }
+        for (key, mid) in stopped {
+            ep.out_tracks.remove(&key);
+            ep.out_by_mid.remove(&mid);
+        }
+        self.dirty.push(id);
+        // A new subscriber sees video at once: ask its publishers for a
+        // keyframe (PROTOCOL.md §5).
+        for (publisher, mid) in opened {
+            self.request_keyframe(now, publisher, mid, None, KeyframeRequestKind::Pli);
+        }
+        self.drive(now);
+        Ok(())
+    }
+
+    /// Close an endpoint at its owner's request (the participant left).
+    pub fn close_endpoint(&mut self, now: Instant, id: EndpointId) -> Result<(), SfuError> {
+        if !self.endpoints.contains_key(&id) {
+            return Err(SfuError::UnknownEndpoint(id));
+        }
+        self.close(id, CloseReason::Requested);
+        self.drive(now);
+        Ok(())
+    }
+
+    /// A snapshot of an endpoint's statistics.
+    pub fn stats(&self, id: EndpointId) -> Option<EndpointStats> {
+        let ep = self.endpoints.get(&id)?;
+        let mut ingress: Vec<TrackStats> = ep.stats.ingress.values().cloned().collect();
+        let mut egress: Vec<TrackStats> = ep.stats.egress.values().cloned().collect();
+        ingress.sort_by(|a, b| (&a.mid, &a.rid).cmp(&(&b.mid, &b.rid)));
+        egress.sort_by(|a, b| (&a.mid, &a.rid).cmp(&(&b.mid, &b.rid)));
+        Some(EndpointStats {
+            id,
+            room: ep.room.clone(),
+            label: ep.label.clone(),
+            connected: ep.connected,
+            bytes_in: ep.stats.bytes_in,
+            bytes_out: ep.stats.bytes_out,
+            rtt: ep.stats.rtt,
+            ingress,
+            egress,
+        })
+    }
+
+    /// Tracks currently published in `room`.
+    pub fn room_tracks(&self, room: &RoomId) -> Vec<PublishedTrack> {
+        let mut out = Vec::new();
+        for id in self.room_endpoints(room) {
+            if let Some(ep) = self.endpoints.get(&id) {
+                for (mid, p) in &ep.published {
+                    out.push(published_track(id, *mid, p));
+                }
+            }
+        }
+        out
+    }
+
+    // ---------------------------------------------------------------
+    // Input
+
+    /// A datagram arrived on the worker's socket from `source`.
+    pub fn handle_datagram(&mut self, now: Instant, source: SocketAddr, buf: &[u8]) {
+        self.metrics.packets_in.increment(1);
+        self.metrics.bytes_in.increment(buf.len() as u64);
+
+        let Ok(contents) = DatagramRecv::try_from(buf) else {
+            self.metrics.dropped.increment(1);
+            return;
+        };
+
+        // Demultiplex: a STUN binding request names its endpoint by our
+        // ufrag (the first half of USERNAME); anything else by the source
+        // address a valid check came from.
+        let mut consent = false;
+        let id = if buf.first().is_some_and(|b| *b < 2) {
+            match str0m::ice::StunMessage::parse(buf) {
+                Ok(msg) if msg.is_binding_request() => {
+                    consent = true;
+                    msg.split_username()
+                        .and_then(|(local, _)| self.by_ufrag.get(local).copied())
+                }
+                _ => self.by_addr.get(&source).copied(),
+            }
+        } else {
+            self.by_addr.get(&source).copied()
+        };
+        let Some(id) = id else {
+            self.metrics.dropped.increment(1);
+            return;
+        };
+        let Some(ep) = self.endpoints.get_mut(&id) else {
+            self.metrics.dropped.increment(1);
+            return;
+        };
+
+        let input = Input::Receive(
+            now,
+            Receive {
+                proto: Protocol::Udp,
+                source,
+                destination: self.candidate_addr,
+                contents,
+            },
+        );
+        if !ep.rtc.accepts(&input) {
+            self.metrics.dropped.increment(1);
+            return;
+        }
+        if let Err(e) = ep.rtc.handle_input(input) {
+            tracing::debug!(endpoint = %id, error = %e, "input rejected, closing");
+            self.close(id, CloseReason::Failed(e.to_string()));
+            self.drive(now);
+            return;
+        }
+        if consent {
+            // str0m answered a check it could verify (it ignores the ones
+            // whose integrity fails): the peer is there, at this address.
+            ep.last_consent = now;
+            if let Some(evicted) = ep.remember_addr(source) {
+                self.by_addr.remove(&evicted);
+            }
+            self.by_addr.insert(source, id);
+        }
+        self.dirty.push(id);
+        self.drive(now);
+    }
+
+    /// Time has advanced to `now`: run the timers that are due.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let consent = self.config.consent_timeout;
+        let connect = self.config.connect_timeout;
+        let mut expired = Vec::new();
+        for (id, ep) in self.endpoints.iter_mut() {
+            if ep.connected && now >= ep.last_consent + consent {
+                expired.push((*id, CloseReason::ConsentExpired));
+                continue;
+            }
+            if !ep.connected && now >= ep.created + connect {
+                expired.push((*id, CloseReason::ConnectTimeout));
+                continue;
+            }
+            if now >= ep.rtc_timeout {
+                if let Err(e) = ep.rtc.handle_input(Input::Timeout(now)) {
+                    expired.push((*id, CloseReason::Failed(e.to_string())));
+                    continue;
+                }
+                self.dirty.push(*id);
+            }
+        }
+        for (id, reason) in expired {
+            tracing::info!(endpoint = %id, ?reason, "endpoint timed out");
+            self.close(id, reason);
+        }
+        self.drive(now);
+        self.recompute_timeout();
+    }
+
+    // ---------------------------------------------------------------
+    // Output
+
+    /// The next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        let t = self.transmits.pop_front()?;
+        self.metrics.packets_out.increment(1);
+        self.metrics.bytes_out.increment(t.contents.len() as u64);
+        Some(t)
+    }
+
+    /// The next event for the application.
+    pub fn poll_event(&mut self) -> Option<CoreEvent> {
+        self.events.pop_front()
+    }
+
+    /// When [`Core::handle_timeout`] must be called next (None: nothing to
+    /// wait for).
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.next_timeout
+    }
+
+    // ---------------------------------------------------------------
+    // Internals
+
+    fn recompute_timeout(&mut self) {
+        let (consent, connect) = (self.config.consent_timeout, self.config.connect_timeout);
+        self.next_timeout = self
+            .endpoints
+            .values()
+            .map(|ep| ep.deadline(consent, connect))
+            .min();
+    }
+
+    /// Poll every dirty endpoint until str0m wants nothing but a timeout;
+    /// what one emits may dirty others, so repeat until quiet.
+    fn drive(&mut self, now: Instant) {
+        while let Some(id) = self.dirty.pop() {
+            self.poll_endpoint(now, id);
+        }
+    }
+
+    fn poll_endpoint(&mut self, now: Instant, id: EndpointId) {
+        loop {
+            let Some(ep) = self.endpoints.get_mut(&id) else {
+                return;
+            };
+            if ep.negotiation_needed && ep.pending.is_none() {
+                negotiate(ep, &mut self.events);
+            }
+            if !ep.rtc.is_alive() {
+                self.close(id, CloseReason::Failed("session ended".into()));
+                return;
+            }
+            let output = match ep.rtc.poll_output() {
+                Ok(o) => o,
+                Err(e) => {
+                    self.close(id, CloseReason::Failed(e.to_string()));
+                    return;
+                }
+            };
+            match output {
+                Output::Timeout(t) => {
+                    ep.rtc_timeout = t;
+                    let d = ep.deadline(self.config.consent_timeout, self.config.connect_timeout);
+                    self.next_timeout = Some(self.next_timeout.map_or(d, |n| n.min(d)));
+                    return;
+                }
+                Output::Transmit(t) => self.transmits.push_back(t),
+                Output::Event(e) => self.handle_event(now, id, e),
+            }
+        }
+    }
+
+    fn handle_event(&mut self, now: Instant, id: EndpointId, event: Event) {
+        match event {
+            Event::RtpPacket(pkt) => self.forward(now, id, pkt),
+            Event::KeyframeRequest(req) => {
+                let Some(ep) = self.endpoints.get(&id) else {
+                    return;
+                };
+                let Some((publisher, mid)) = ep.out_by_mid.get(&req.mid).copied() else {
+                    return;
+                };
+                let layer = ep.out_tracks.get(&(publisher, mid)).and_then(|o| o.layer);
+                self.request_keyframe(now, publisher, mid, layer, req.kind);
+            }
+            Event::MediaAdded(added) => self.media_added(id, added),
+            Event::Connected => {
+                if let Some(ep) = self.endpoints.get_mut(&id) {
+                    ep.connected = true;
+                    ep.last_consent = now;
+                }
+                self.events
+                    .push_back(CoreEvent::Endpoint(id, EndpointEvent::Connected));
+            }
+            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                self.close(id, CloseReason::IceDisconnected);
+            }
+            Event::PeerStats(s) => self.peer_stats(id, s),
+            Event::MediaIngressStats(s) => self.ingress_stats(id, s),
+            Event::MediaEgressStats(s) => self.egress_stats(id, s),
+            _ => {}
+        }
+    }
+
+    /// The peer's offer (or a later one) added an m-line. One it sends on
+    /// becomes a published track, offered to everyone else in the room.
+    fn media_added(&mut self, id: EndpointId, added: MediaAdded) {
+        if !matches!(added.direction, Direction::RecvOnly | Direction::SendRecv) {
+            return;
+        }
+        let Some(ep) = self.endpoints.get_mut(&id) else {
+            return;
+        };
+        let rids: Vec<Rid> = added
+            .simulcast
+            .as_ref()
+            .map(|s| s.recv.iter().map(|l| l.rid).collect())
+            .unwrap_or_default();
+        let layers = rids.len().max(1);
+        let track_label = ep
+            .rtc
+            .media(added.mid)
+            .map(|m| m.track_id().to_string())
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| format!("{}-{}", id, added.mid));
+        let mut published = Published {
+            kind: added.kind,
+            rids,
+            layer_seen: vec![None; layers],
+            subscribers: Vec::new(),
+            last_keyframe_request: vec![None; layers],
+            track_label,
+        };
+        let room = ep.room.clone();
+        let members = self.rooms.get(&room).cloned().unwrap_or_default();
+        for other in members {
+            if other == id {
+                continue;
+            }
+            let Some(sub) = self.endpoints.get_mut(&other) else {
+                continue;
+            };
+            sub.out_tracks
+                .insert((id, added.mid), new_out_track(id, &published));
+            sub.negotiation_needed = true;
+            published.subscribers.push(other);
+            self.dirty.push(other);
+        }
+        let info = published_track(id, added.mid, &published);
+        if let Some(ep) = self.endpoints.get_mut(&id) {
+            ep.published.insert(added.mid, published);
+        }
+        self.events
+            .push_back(CoreEvent::Room(RoomEvent::TrackPublished { room, track: info }));
+    }
+
+    /// Forward one RTP packet from `from` to the subscribers of its track.
+    fn forward(&mut self, now: Instant, from: EndpointId, pkt: RtpPacket) {
+        let Some(ep) = self.endpoints.get_mut(&from) else {
+            return;
+        };
+        let ssrc = pkt.header.ssrc;
+        let (mid, rid) = match ep.rx_ssrcs.get(&ssrc) {
+            Some(v) => *v,
+            None => {
+                let Some(s) = ep.rtc.direct_api().stream_rx(&ssrc).map(|s| (s.mid(), s.rid()))
+                else {
+                    return;
+                };
+                ep.rx_ssrcs.insert(ssrc, s);
+                s
+            }
+        };
+        let pt = pkt.header.payload_type;
+        let params = match ep.rx_params.iter().find(|p| p.pt() == pt) {
+            Some(p) => *p,
+            None => {
+                let Some(p) = ep.rtc.codec_config().find(|p| p.pt() == pt).copied() else {
+                    return;
+                };
+                ep.rx_params.push(p);
+                p
+            }
+        };
+        let Some(track) = ep.published.get_mut(&mid) else {
+            return;
+        };
+        let layer = track.layer_index(rid);
+        if let Some(seen) = track.layer_seen.get_mut(layer) {
+            *seen = Some(now);
+        }
+        let best = track.best_layer(now);
+        let subscribers = std::mem::take(&mut track.subscribers);
+
+        let kind = if params.spec().codec.is_audio() {
+            MediaKind::Audio
+        } else {
+            MediaKind::Video
+        };
+        let codec = match params.spec().codec {
+            Codec::Vp8 => Some(VideoCodec::Vp8),
+            Codec::H264 => Some(VideoCodec::H264),
+            _ => None,
+        };
+        let keyframe = codec.is_some_and(|c| is_keyframe_start(c, &pkt.payload));
+        let ext = ExtensionValues {
+            audio_level: pkt.header.ext_vals.audio_level,
+            voice_activity: pkt.header.ext_vals.voice_activity,
+            video_orientation: pkt.header.ext_vals.video_orientation,
+            ..Default::default()
+        };
+
+        let mut want_keyframe = None;
+        for sub_id in &subscribers {
+            let Some(sub) = self.endpoints.get_mut(sub_id) else {
+                continue;
+            };
+            if !sub.connected {
+                continue;
+            }
+            let Some(out) = sub.out_tracks.get_mut(&(from, mid)) else {
+                continue;
+            };
+            let OutState::Open(out_mid) = out.state else {
+                continue;
+            };
+            let Some(out_ssrc) = out.ssrc else {
+                continue;
+            };
+
+            // Layer selection: a subscriber starts, and switches layers,
+            // only on a keyframe of the layer it moves to.
+            if kind == MediaKind::Video {
+                let target = best;
+                if out.layer != Some(target) {
+                    if layer == target && keyframe {
+                        let gap = out
+                            .last_forwarded
+                            .map(|(_, at)| {
+                                (now.saturating_duration_since(at).as_micros() as u64 * 90 / 1000)
+                                    .max(1) as u32
+                            })
+                            .unwrap_or(1);
+                        out.rewriter
+                            .switch_source(*pkt.seq_no, pkt.header.timestamp, gap);
+                        out.layer = Some(target);
+                    } else if layer == target {
+                        want_keyframe = Some(target);
+                    }
+                }
+                if out.layer != Some(layer) {
+                    continue;
+                }
+            }
+
+            let out_pt = match out.pt_map.iter().find(|(i, _)| *i == *pt) {
+                Some((_, o)) => *o,
+                None => {
+                    let o = sub
+                        .rtc
+                        .codec_config()
+                        .match_params(params)
+                        .map(|p| *p.pt())
+                        .filter(|o| {
+                            sub.rtc
+                                .media(out_mid)
+                                .is_some_and(|m| m.remote_pts().iter().any(|r| **r == *o))
+                        });
+                    out.pt_map.push((*pt, o));
+                    o
+                }
+            };
+            let Some(out_pt) = out_pt else {
+                continue;
+            };
+            let Some((seq, ts)) = out.rewriter.map(*pkt.seq_no, pkt.header.timestamp) else {
+                continue;
+            };
+            out.last_forwarded = Some((ts, now));
+            let mut api = sub.rtc.direct_api();
+            let Some(tx) = api.stream_tx(&out_ssrc) else {
+                continue;
+            };
+            tx.write_rtp(
+                RtpWrite::new(out_pt.into(), seq.into(), ts, pkt.timestamp, pkt.payload.clone())
+                    .marker(pkt.header.marker)
+                    .ext_vals(ext.clone())
+                    .nackable(kind == MediaKind::Video),
+            );
+            self.metrics.forwarded.increment(1);
+            self.dirty.push(*sub_id);
+        }
+
+        if let Some(ep) = self.endpoints.get_mut(&from) {
+            if let Some(track) = ep.published.get_mut(&mid) {
+                track.subscribers = subscribers;
+            }
+        }
+        if let Some(target) = want_keyframe {
+            self.request_keyframe(now, from, mid, Some(target), KeyframeRequestKind::Pli);
+        }
+    }
+
+    /// Ask `publisher` for a keyframe on `mid` (layer `layer`, or the
+    /// single stream), at most once per keyframe request interval.
+    fn request_keyframe(
+        &mut self,
+        now: Instant,
+        publisher: EndpointId,
+        mid: Mid,
+        layer: Option<usize>,
+        kind: KeyframeRequestKind,
+    ) {
+        let interval = self.config.keyframe_request_interval;
+        let Some(ep) = self.endpoints.get_mut(&publisher) else {
+            return;
+        };
+        let Some(track) = ep.published.get_mut(&mid) else {
+            return;
+        };
+        let index = layer.unwrap_or_else(|| track.best_layer(now));
+        let rid = track.rid_at(index);
+        let Some(last) = track.last_keyframe_request.get_mut(index) else {
+            return;
+        };
+        if last.is_some_and(|t| now.saturating_duration_since(t) < interval) {
+            return;
+        }
+        *last = Some(now);
+        let mut api = ep.rtc.direct_api();
+        let Some(rx) = api.stream_rx_by_mid(mid, rid) else {
+            return;
+        };
+        rx.request_keyframe(kind);
+        self.metrics.keyframe_requests.increment(1);
+        self.dirty.push(publisher);
+    }
+
+    fn peer_stats(&mut self, id: EndpointId, s: PeerStats) {
+        if let Some(ep) = self.endpoints.get_mut(&id) {
+            ep.stats.bytes_in = s.peer_bytes_rx;
+            ep.stats.bytes_out = s.peer_bytes_tx;
+            ep.stats.rtt = s.rtt;
+        }
+    }
+
+    fn ingress_stats(&mut self, id: EndpointId, s: MediaIngressStats) {
+        if let Some(ep) = self.endpoints.get_mut(&id) {
+            let entry = ep.stats.ingress.entry((s.mid, s.rid)).or_default();
+            update_track_stats(entry, s.mid, s.rid, s.packets, s.bytes, s.nacks, s.plis, s.firs, s.loss);
+        }
+    }
+
+    fn egress_stats(&mut self, id: EndpointId, s: MediaEgressStats) {
+        if let Some(ep) = self.endpoints.get_mut(&id) {
+            let entry = ep.stats.egress.entry((s.mid, s.rid)).or_default();
+            let new_nacks = s.nacks.saturating_sub(entry.nacks);
+            let new_plis = (s.plis + s.firs).saturating_sub(entry.plis + entry.firs);
+            update_track_stats(entry, s.mid, s.rid, s.packets, s.bytes, s.nacks, s.plis, s.firs, s.loss);
+            self.metrics.nacks.increment(new_nacks);
+            self.metrics.plis.increment(new_plis);
+        }
+    }
+
+    /// Remove an endpoint: withdraw what it published, stop what it
+    /// received, forget how to reach it.
+    fn close(&mut self, id: EndpointId, reason: CloseReason) {
+        let Some(mut ep) = self.endpoints.remove(&id) else {
+            return;
+        };
+        ep.rtc.disconnect();
+        self.by_ufrag.remove(&ep.ufrag);
+        for addr in &ep.addrs {
+            if self.by_addr.get(addr) == Some(&id) {
+                self.by_addr.remove(addr);
+            }
+        }
+        // What it received: leave the publishers' subscriber lists.
+        for (publisher, mid) in ep.out_tracks.keys() {
+            if let Some(p) = self.endpoints.get_mut(publisher) {
+                if let Some(t) = p.published.get_mut(mid) {
+                    t.subscribers.retain(|s| *s != id);
+                }
+            }
+        }
+        // What it published: withdraw from every subscriber.
+        for (mid, track) in &ep.published {
+            for sub_id in &track.subscribers {
+                let Some(sub) = self.endpoints.get_mut(sub_id) else {
+                    continue;
+                };
+                withdraw(sub, (id, *mid));
+                self.dirty.push(*sub_id);
+            }
+            self.events.push_back(CoreEvent::Room(RoomEvent::TrackWithdrawn {
+                room: ep.room.clone(),
+                track: TrackId {
+                    publisher: id,
+                    mid: mid.to_string(),
+                },
+            }));
+        }
+        if let Some(members) = self.rooms.get_mut(&ep.room) {
+            members.retain(|m| *m != id);
+            if members.is_empty() {
+                self.rooms.remove(&ep.room);
+            }
+        }
+        self.metrics.endpoints.decrement(1.0);
+        self.metrics.set_rooms(self.rooms.len());
+        self.events
+            .push_back(CoreEvent::Endpoint(id, EndpointEvent::Closed(reason.clone())));
+        self.events.push_back(CoreEvent::Room(RoomEvent::EndpointClosed {
+            room: ep.room,
+            endpoint: id,
+            reason,
+        }));
+    }
+}
+
+fn new_out_track(publisher: EndpointId, track: &Published) -> OutTrack {
+    OutTrack {
+        kind: track.kind,
+        state: OutState::ToOpen,
+        withdrawn: false,
+        // One msid stream per publisher, so a client groups its tracks.
+        stream_id: format!("{publisher}"),
+        track_id: track.track_label.clone(),
+        ssrc: None,
+        layer: None,
+        rewriter: Default::default(),
+        pt_map: Vec::new(),
+        last_forwarded: None,
+    }
+}
+
+fn published_track(publisher: EndpointId, mid: Mid, p: &Published) -> PublishedTrack {
+    PublishedTrack {
+        id: TrackId {
+            publisher,
+            mid: mid.to_string(),
+        },
+        kind: p.kind,
+        rids: p.rids.iter().map(|r| r.to_string()).collect(),
+    }
+}
+
+/// The source of `key` went away: stop forwarding it to `sub`.
+fn withdraw(sub: &mut Endpoint, key: SourceKey) {
+    let Some(out) = sub.out_tracks.get_mut(&key) else {
+        return;
+    };
+    match out.state {
+        OutState::ToOpen => {
+            sub.out_tracks.remove(&key);
+        }
+        OutState::Negotiating(_) => out.withdrawn = true,
+        OutState::Open(mid) => {
+            out.state = OutState::ToStop(mid);
+            sub.negotiation_needed = true;
+        }
+        OutState::ToStop(_) | OutState::Stopping(_) => {}
+    }
+}
+
+/// Turn pending changes of `ep`'s forwarded tracks into one offer.
+fn negotiate(ep: &mut Endpoint, events: &mut VecDeque<CoreEvent>) {
+    ep.negotiation_needed = false;
+    let mut change = ep.rtc.sdp_api();
+    let mut added = Vec::new();
+    let mut removed = Vec::new();
+    let mut keys: Vec<SourceKey> = ep.out_tracks.keys().copied().collect();
+    // Deterministic order: by publisher, then mid.
+    keys.sort();
+    for key in keys {
+        let Some(out) = ep.out_tracks.get_mut(&key) else {
+            continue;
+        };
+        match out.state {
+            OutState::ToOpen => {
+                let mid = change.add_media(
+                    out.kind,
+                    Direction::SendOnly,
+                    Some(out.stream_id.clone()),
+                    Some(out.track_id.clone()),
+                    None,
+                );
+                out.state = OutState::Negotiating(mid);
+                ep.out_by_mid.insert(mid, key);
+                added.push(OutgoingTrack {
+                    mid: mid.to_string(),
+                    source: TrackId {
+                        publisher: key.0,
+                        mid: key.1.to_string(),
+                    },
+                    kind: out.kind,
+                    stream_id: out.stream_id.clone(),
+                    track_id: out.track_id.clone(),
+                });
+            }
+            OutState::ToStop(mid) => {
+                change.stop_media(mid);
+                out.state = OutState::Stopping(mid);
+                removed.push(mid.to_string());
+            }
+            _ => {}
+        }
+    }
+    if let Some((offer, pending)) = change.apply() {
+        ep.pending = Some(pending);
+        events.push_back(CoreEvent::Endpoint(
+            ep.id,
+            EndpointEvent::Offer {
+                offer,
+                added,
+                removed,
+            },
+        ));
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn update_track_stats(
+    t: &mut TrackStats,
+    mid: Mid,
+    rid: Option<Rid>,
+    packets: u64,
+    bytes: u64,
+    nacks: u64,
+    plis: u64,
+    firs: u64,
+    loss: Option<f32>,
+) {
+    // Stats arrive once per second: the byte delta is the bitrate.
+    t.bitrate_bps = bytes.saturating_sub(t.bytes) * 8;
+    t.mid = mid.to_string();
+    t.rid = rid.map(|r| r.to_string());
+    t.packets = packets;
+    t.bytes = bytes;
+    t.nacks = nacks;
+    t.plis = plis;
+    t.firs = firs;
+    t.loss = loss;
+}
