@@ -100,8 +100,7 @@ impl SfuHandle {
         let endpoints: Arc<DashMap<EndpointId, usize>> = Arc::new(DashMap::new());
         let mut workers = Vec::new();
         for index in 0..config.worker_count() {
-            let socket = std::net::UdpSocket::bind(config.bind_addr(index))?;
-            socket.set_nonblocking(true)?;
+            let socket = bind_media_socket(config.bind_addr(index))?;
             let local = socket.local_addr()?;
             let advertised_ip = config.advertised_ip.unwrap_or(local.ip());
             if advertised_ip.is_unspecified() {
@@ -265,6 +264,24 @@ impl SfuHandle {
             .map(|(i, _)| i)
             .unwrap_or(0)
     }
+}
+
+/// Kernel buffer size asked for on media sockets: a burst of keyframes
+/// for many subscribers must not overrun the default (~200 KB) buffers.
+const SOCKET_BUFFER: usize = 4 << 20;
+
+fn bind_media_socket(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::DGRAM,
+        Some(socket2::Protocol::UDP),
+    )?;
+    // The kernel caps these at net.core.{r,w}mem_max; smaller is fine.
+    let _ = socket.set_recv_buffer_size(SOCKET_BUFFER);
+    let _ = socket.set_send_buffer_size(SOCKET_BUFFER);
+    socket.bind(&addr.into())?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
 }
 
 fn forget_endpoint(

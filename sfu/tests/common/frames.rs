@@ -1,0 +1,343 @@
+//! Synthetic media whose RTP payloads carry a frame counter.
+//!
+//! The interop tests never decode real audio or video. Instead every RTP packet a
+//! [`TestPeer`](super::peer::TestPeer) sends carries a 16-byte *tag* — the magic
+//! [`MAGIC`] (`b"CNFB"`), a big-endian `u32` frame counter and a big-endian `u64` send
+//! time in microseconds since the Unix epoch — wrapped in just enough codec framing that
+//! an SFU (or a recorder) sees a plausible VP8 / H.264 / Opus payload:
+//!
+//! * **VP8** (RFC 7741): a 1-byte payload descriptor (S bit set, PID 0), the 3-byte VP8
+//!   frame header whose P bit marks a keyframe, for keyframes the start code
+//!   `9d 01 2a` plus width/height, then the tag and some filler. One frame = one packet.
+//! * **H.264** (RFC 6184, packetization-mode=1): a non-IDR slice (NAL type 1) for delta
+//!   frames, a STAP-A carrying SPS + PPS + IDR slice (NAL type 5) for keyframes. The tag
+//!   lives in the slice body, protected by emulation-prevention bytes so the NAL unit stays
+//!   valid when converted to Annex B. One frame = one packet.
+//! * **Opus**: a TOC byte (CELT-only, fullband, 20 ms, one frame) followed by the tag.
+//!
+//! The parsers ([`parse_frame`], [`parse_counter`] and the per-codec variants) are
+//! tolerant: they search for the magic rather than assuming a fixed offset, so they also
+//! work on an RTX payload once its 2-byte OSN has been stripped, and on VP8 payloads whose
+//! descriptor an SFU extended (picture id, TL0PICIDX, …).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Marks the start of the 16-byte tag inside every synthetic payload.
+pub const MAGIC: &[u8; 4] = b"CNFB";
+/// Length of the tag: magic + counter + send time.
+pub const TAG_LEN: usize = 16;
+
+/// Width advertised in synthetic VP8 keyframes.
+pub const VP8_WIDTH: u16 = 640;
+/// Height advertised in synthetic VP8 keyframes.
+pub const VP8_HEIGHT: u16 = 480;
+
+/// Extra bytes appended to delta frames, so packets are not unrealistically tiny.
+const DELTA_FILLER: usize = 48;
+/// Extra bytes appended to keyframes (keyframes are bigger, as in real life).
+const KEY_FILLER: usize = 200;
+
+/// Opus TOC byte: config 31 (CELT-only, fullband, 20 ms), mono flag, code 0 (one frame).
+pub const OPUS_TOC: u8 = 31 << 3;
+
+/// H.264 SPS for Constrained Baseline level 3.1 (`profile-level-id=42e01f`), 640x480.
+pub const H264_SPS: &[u8] = &[0x67, 0x42, 0xe0, 0x1f, 0xda, 0x05, 0x01, 0xec, 0x80];
+/// H.264 PPS matching [`H264_SPS`] (CAVLC, deblocking control present).
+pub const H264_PPS: &[u8] = &[0x68, 0xce, 0x3c, 0x80];
+
+/// NAL unit header of an IDR slice: F=0, NRI=3, type 5.
+const NAL_IDR: u8 = 0x65;
+/// NAL unit header of a non-IDR slice: F=0, NRI=2, type 1.
+const NAL_NON_IDR: u8 = 0x41;
+/// NAL unit header of a STAP-A aggregation packet: F=0, NRI=3, type 24.
+const NAL_STAP_A: u8 = 0x78;
+
+/// The codecs the harness can synthesise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Codec {
+    /// Opus audio, 48 kHz, one packet per 20 ms.
+    Opus,
+    /// VP8 video, one packet per frame.
+    Vp8,
+    /// H.264 (packetization-mode=1) video, one packet per frame.
+    H264,
+}
+
+/// What a parser found in a payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameInfo {
+    /// The sender's frame counter (starts at 0 per stream).
+    pub counter: u32,
+    /// Whether the codec framing marks this as a keyframe (always `false` for Opus).
+    pub keyframe: bool,
+    /// When the sender produced the frame, in microseconds since the Unix epoch.
+    pub sent_micros: u64,
+}
+
+/// Microseconds since the Unix epoch, the clock the tag's send time uses.
+pub fn now_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+/// The 16-byte tag: magic, counter (BE), send time (BE).
+pub fn tag(counter: u32, sent_micros: u64) -> [u8; TAG_LEN] {
+    let mut out = [0u8; TAG_LEN];
+    out[..4].copy_from_slice(MAGIC);
+    out[4..8].copy_from_slice(&counter.to_be_bytes());
+    out[8..16].copy_from_slice(&sent_micros.to_be_bytes());
+    out
+}
+
+/// Finds the first tag in `buf` and returns `(counter, sent_micros)`.
+pub fn find_tag(buf: &[u8]) -> Option<(u32, u64)> {
+    let pos = buf.windows(MAGIC.len()).position(|w| w == MAGIC)?;
+    let rest = buf.get(pos + MAGIC.len()..pos + TAG_LEN)?;
+    let counter = u32::from_be_bytes(rest[..4].try_into().ok()?);
+    let sent = u64::from_be_bytes(rest[4..12].try_into().ok()?);
+    Some((counter, sent))
+}
+
+/// Filler that never contains the magic or long zero runs.
+fn filler(len: usize, seed: u32) -> impl Iterator<Item = u8> {
+    (0..len).map(move |i| 0x40u8.wrapping_add(((i as u32).wrapping_add(seed) % 23) as u8))
+}
+
+// ---------------------------------------------------------------------------------------
+// Generators
+// ---------------------------------------------------------------------------------------
+
+/// A complete RTP payload for `codec`. `keyframe` is ignored for Opus.
+pub fn payload(codec: Codec, counter: u32, keyframe: bool, sent_micros: u64) -> Vec<u8> {
+    match codec {
+        Codec::Opus => opus_payload(counter, sent_micros),
+        Codec::Vp8 => vp8_payload(counter, keyframe, sent_micros),
+        Codec::H264 => h264_payload(counter, keyframe, sent_micros),
+    }
+}
+
+/// A VP8 RTP payload (RFC 7741) carrying one whole frame.
+pub fn vp8_payload(counter: u32, keyframe: bool, sent_micros: u64) -> Vec<u8> {
+    let filler_len = if keyframe { KEY_FILLER } else { DELTA_FILLER };
+    // Everything after the uncompressed data chunk counts as the "first partition".
+    let partition_size = (TAG_LEN + filler_len) as u32;
+
+    let mut out = Vec::with_capacity(1 + 10 + TAG_LEN + filler_len);
+    // Payload descriptor: X=0, R=0, N=0, S=1 (start of partition), PID=0.
+    out.push(0x10);
+    // Frame tag (RFC 6386 §9.1): size0(3) | show_frame(1) | version(3) | P(1).
+    // P = 0 means keyframe ("inverse key frame flag").
+    let p_bit = if keyframe { 0 } else { 1 };
+    out.push((((partition_size & 0x7) as u8) << 5) | (1 << 4) | p_bit);
+    out.push(((partition_size >> 3) & 0xff) as u8);
+    out.push(((partition_size >> 11) & 0xff) as u8);
+    if keyframe {
+        out.extend_from_slice(&[0x9d, 0x01, 0x2a]);
+        // 14-bit dimensions, little-endian, scaling bits zero.
+        out.extend_from_slice(&(VP8_WIDTH & 0x3fff).to_le_bytes());
+        out.extend_from_slice(&(VP8_HEIGHT & 0x3fff).to_le_bytes());
+    }
+    out.extend_from_slice(&tag(counter, sent_micros));
+    out.extend(filler(filler_len, counter));
+    out
+}
+
+/// An H.264 RTP payload (packetization-mode=1) carrying one whole frame: a single
+/// non-IDR slice NAL, or for a keyframe a STAP-A with SPS, PPS and an IDR slice.
+pub fn h264_payload(counter: u32, keyframe: bool, sent_micros: u64) -> Vec<u8> {
+    if !keyframe {
+        // first_mb_in_slice=0, slice_type=5 (P), pps_id=0 ... then the tag.
+        let mut rbsp = vec![0x9a];
+        rbsp.extend_from_slice(&tag(counter, sent_micros));
+        rbsp.extend(filler(DELTA_FILLER, counter));
+        rbsp.push(0x80); // rbsp_stop_one_bit + alignment
+        let mut out = vec![NAL_NON_IDR];
+        out.extend(h264_escape(&rbsp));
+        return out;
+    }
+
+    // first_mb_in_slice=0, slice_type=7 (I), pps_id=0, frame_num=0, idr_pic_id=0 ...
+    let mut rbsp = vec![0x88, 0x84];
+    rbsp.extend_from_slice(&tag(counter, sent_micros));
+    rbsp.extend(filler(KEY_FILLER, counter));
+    rbsp.push(0x80);
+    let mut idr = vec![NAL_IDR];
+    idr.extend(h264_escape(&rbsp));
+
+    let mut out = vec![NAL_STAP_A];
+    for nal in [H264_SPS, H264_PPS, idr.as_slice()] {
+        out.extend_from_slice(&(nal.len() as u16).to_be_bytes());
+        out.extend_from_slice(nal);
+    }
+    out
+}
+
+/// An Opus RTP payload: TOC byte followed by the tag as the "frame".
+pub fn opus_payload(counter: u32, sent_micros: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + TAG_LEN);
+    out.push(OPUS_TOC);
+    out.extend_from_slice(&tag(counter, sent_micros));
+    out
+}
+
+/// Inserts H.264 emulation-prevention bytes (0x03 after two zero bytes when the next
+/// byte is <= 3), turning an RBSP into a NAL unit body.
+pub fn h264_escape(rbsp: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(rbsp.len() + rbsp.len() / 64 + 1);
+    let mut zeros = 0;
+    for &b in rbsp {
+        if zeros >= 2 && b <= 3 {
+            out.push(0x03);
+            zeros = 0;
+        }
+        out.push(b);
+        zeros = if b == 0 { zeros + 1 } else { 0 };
+    }
+    out
+}
+
+/// Removes H.264 emulation-prevention bytes, turning a NAL unit body back into an RBSP.
+pub fn h264_unescape(nal_body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(nal_body.len());
+    let mut zeros = 0;
+    for &b in nal_body {
+        if zeros >= 2 && b == 0x03 {
+            zeros = 0;
+            continue;
+        }
+        out.push(b);
+        zeros = if b == 0 { zeros + 1 } else { 0 };
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------
+// Parsers
+// ---------------------------------------------------------------------------------------
+
+/// Parses a payload of the given codec. `None` if it carries no tag.
+pub fn parse_frame(codec: Codec, payload: &[u8]) -> Option<FrameInfo> {
+    match codec {
+        Codec::Opus => parse_opus(payload),
+        Codec::Vp8 => parse_vp8(payload),
+        Codec::H264 => parse_h264(payload),
+    }
+}
+
+/// `(counter, keyframe)` of a payload of the given codec.
+pub fn parse_counter(codec: Codec, payload: &[u8]) -> Option<(u32, bool)> {
+    parse_frame(codec, payload).map(|f| (f.counter, f.keyframe))
+}
+
+/// `(counter, keyframe)` of a VP8 payload.
+pub fn parse_vp8_counter(payload: &[u8]) -> Option<(u32, bool)> {
+    parse_vp8(payload).map(|f| (f.counter, f.keyframe))
+}
+
+/// `(counter, keyframe)` of an H.264 payload.
+pub fn parse_h264_counter(payload: &[u8]) -> Option<(u32, bool)> {
+    parse_h264(payload).map(|f| (f.counter, f.keyframe))
+}
+
+/// Parses a VP8 RTP payload: skips the (possibly extended) payload descriptor, reads the
+/// keyframe flag from the frame header and finds the tag.
+pub fn parse_vp8(payload: &[u8]) -> Option<FrameInfo> {
+    let b0 = *payload.first()?;
+    let mut i = 1;
+    if b0 & 0x80 != 0 {
+        // X: extension byte follows.
+        let x = *payload.get(i)?;
+        i += 1;
+        if x & 0x80 != 0 {
+            // I: picture id, 7 or 15 bits.
+            let pid = *payload.get(i)?;
+            i += if pid & 0x80 != 0 { 2 } else { 1 };
+        }
+        if x & 0x40 != 0 {
+            // L: TL0PICIDX.
+            i += 1;
+        }
+        if x & 0x30 != 0 {
+            // T and/or K: TID/Y/KEYIDX byte.
+            i += 1;
+        }
+    }
+    let start_of_partition = b0 & 0x10 != 0;
+    let partition_id = b0 & 0x07;
+    let frame = payload.get(i..)?;
+    let header = *frame.first()?;
+    let keyframe = start_of_partition
+        && partition_id == 0
+        && header & 0x01 == 0
+        && frame.get(3..6) == Some(&[0x9d, 0x01, 0x2a][..]);
+    let (counter, sent_micros) = find_tag(frame)?;
+    Some(FrameInfo {
+        counter,
+        keyframe,
+        sent_micros,
+    })
+}
+
+/// Parses an H.264 RTP payload (single NAL unit, STAP-A or the first FU-A fragment).
+/// `keyframe` is true if an IDR slice (NAL type 5) is present.
+pub fn parse_h264(payload: &[u8]) -> Option<FrameInfo> {
+    let nal_type = payload.first()? & 0x1f;
+    let mut keyframe = false;
+    let mut found = None;
+    let mut inspect = |nal: &[u8], keyframe: &mut bool| {
+        let Some(&hdr) = nal.first() else { return };
+        let t = hdr & 0x1f;
+        if t == 5 {
+            *keyframe = true;
+        }
+        if (t == 1 || t == 5) && found.is_none() {
+            found = find_tag(&h264_unescape(&nal[1..]));
+        }
+    };
+    match nal_type {
+        1..=23 => inspect(payload, &mut keyframe),
+        24 => {
+            // STAP-A: [hdr] ([size u16][nal])*
+            let mut rest = &payload[1..];
+            while rest.len() >= 2 {
+                let size = u16::from_be_bytes([rest[0], rest[1]]) as usize;
+                let Some(nal) = rest.get(2..2 + size) else {
+                    break;
+                };
+                inspect(nal, &mut keyframe);
+                rest = &rest[2 + size..];
+            }
+        }
+        28 => {
+            // FU-A: [indicator][fu header][fragment]; only a start fragment can be judged.
+            let fu = *payload.get(1)?;
+            let start = fu & 0x80 != 0;
+            let t = fu & 0x1f;
+            if start && t == 5 {
+                keyframe = true;
+            }
+            if t == 1 || t == 5 {
+                found = find_tag(&h264_unescape(payload.get(2..)?));
+            }
+        }
+        _ => {}
+    }
+    let (counter, sent_micros) = found?;
+    Some(FrameInfo {
+        counter,
+        keyframe,
+        sent_micros,
+    })
+}
+
+/// Parses an Opus payload produced by [`opus_payload`]. Never a keyframe.
+pub fn parse_opus(payload: &[u8]) -> Option<FrameInfo> {
+    let (counter, sent_micros) = find_tag(payload.get(1..)?)?;
+    Some(FrameInfo {
+        counter,
+        keyframe: false,
+        sent_micros,
+    })
+}
