@@ -47,6 +47,11 @@ enum Command {
         answer: Box<SdpAnswer>,
         reply: oneshot::Sender<Result<(), SfuError>>,
     },
+    Offer {
+        id: EndpointId,
+        offer: Box<SdpOffer>,
+        reply: oneshot::Sender<Result<SdpAnswer, SfuError>>,
+    },
     Close {
         id: EndpointId,
         reply: oneshot::Sender<Result<(), SfuError>>,
@@ -211,6 +216,14 @@ impl SfuHandle {
     pub async fn accept_answer(&self, id: EndpointId, answer: SdpAnswer) -> Result<(), SfuError> {
         let (reply, rx) = oneshot::channel();
         self.send(id, Command::Answer { id, answer: Box::new(answer), reply })?;
+        rx.await.unwrap_or(Err(SfuError::WorkerGone))
+    }
+
+    /// Apply a later offer from the participant (it starts or stops
+    /// publishing a track) and return the answer.
+    pub async fn accept_offer(&self, id: EndpointId, offer: SdpOffer) -> Result<SdpAnswer, SfuError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(id, Command::Offer { id, offer: Box::new(offer), reply })?;
         rx.await.unwrap_or(Err(SfuError::WorkerGone))
     }
 
@@ -391,6 +404,9 @@ impl WorkerState {
             }
             Command::Answer { id, answer, reply } => {
                 let _ = reply.send(self.core.accept_answer(now, id, *answer));
+            }
+            Command::Offer { id, offer, reply } => {
+                let _ = reply.send(self.core.accept_offer(now, id, *offer));
             }
             Command::Close { id, reply } => {
                 let _ = reply.send(self.core.close_endpoint(now, id));

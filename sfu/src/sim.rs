@@ -179,6 +179,45 @@ impl SimNet {
         self.peers.len() - 1
     }
 
+    /// Peer `i` changes what it publishes and re-offers: `video` starts
+    /// (or restarts) its video track, `None` stops it.
+    pub fn republish_video(&mut self, i: usize, video: bool) {
+        let peer = &mut self.peers[i];
+        let mut change = peer.rtc.sdp_api();
+        match (video, peer.video_mid) {
+            (true, Some(mid)) => change.set_direction(mid, Direction::SendOnly),
+            (true, None) => {
+                let mid = change.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
+                peer.video_mid = Some(mid);
+            }
+            (false, Some(mid)) => change.set_direction(mid, Direction::Inactive),
+            (false, None) => return,
+        }
+        let Some((offer, pending)) = change.apply() else {
+            return;
+        };
+        let Some(id) = peer.endpoint else { return };
+        let answer = self
+            .core
+            .accept_offer(self.now, id, offer)
+            .expect("the bridge accepts the peer's re-offer");
+        self.peers[i]
+            .rtc
+            .sdp_api()
+            .accept_answer(pending, answer)
+            .expect("the peer accepts the bridge's answer");
+        self.exchange();
+    }
+
+    /// Peer `i` leaves: its endpoint is closed at the bridge.
+    pub fn leave(&mut self, i: usize) {
+        if let Some(id) = self.peers[i].endpoint.take() {
+            let _ = self.core.close_endpoint(self.now, id);
+        }
+        self.peers[i].silent = true;
+        self.exchange();
+    }
+
     /// Whether peer `i` completed ICE and DTLS.
     pub fn connected(&self, i: usize) -> bool {
         self.peers[i].connected

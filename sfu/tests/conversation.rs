@@ -66,3 +66,173 @@ fn three_party_h264_and_opus() {
     three_party(SimVideo::H264);
 }
 
+
+fn received_counters(net: &SimNet, peer: usize) -> usize {
+    net.peers[peer].received.len()
+}
+
+#[test]
+fn leaving_participant_is_removed_from_the_others_sessions() {
+    let mut net = SimNet::new(EndpointConfig::default());
+    let a = net.join("room", true, Some(SimVideo::Vp8));
+    let b = net.join("room", true, Some(SimVideo::Vp8));
+    let c = net.join("room", false, None);
+    assert!(net.connect_all(Duration::from_secs(5)));
+    run_call(&mut net, &[a, b], SimVideo::Vp8, 20);
+    let b_id = net.peers[b].endpoint.expect("joined");
+    net.leave(b);
+    net.run_for(Duration::from_millis(200));
+
+    // a and c each got one offer removing b's two tracks.
+    for p in [a, c] {
+        let id = net.peers[p].endpoint.expect("joined");
+        let removed: usize = net
+            .renegotiations
+            .iter()
+            .filter(|(e, _, _)| *e == id)
+            .map(|(_, _, r)| r.len())
+            .sum();
+        assert_eq!(removed, 2, "peer {p} had b's tracks removed");
+    }
+    let withdrawn = net
+        .events
+        .iter()
+        .filter(|e| {
+            matches!(e, CoreEvent::Room(RoomEvent::TrackWithdrawn { track, .. }) if track.publisher == b_id)
+        })
+        .count();
+    assert_eq!(withdrawn, 2);
+    assert_eq!(net.core.endpoint_count(), 2);
+    // a keeps reaching c.
+    let before = received_counters(&net, c);
+    run_call(&mut net, &[a], SimVideo::Vp8, 10);
+    assert!(received_counters(&net, c) >= before + 15);
+}
+
+#[test]
+fn participant_stops_and_restarts_its_video_mid_call() {
+    let mut net = SimNet::new(EndpointConfig::default());
+    let a = net.join("room", true, Some(SimVideo::Vp8));
+    let b = net.join("room", false, None);
+    assert!(net.connect_all(Duration::from_secs(5)));
+    run_call(&mut net, &[a], SimVideo::Vp8, 15);
+    let b_id = net.peers[b].endpoint.expect("joined");
+    let offers_before = net.renegotiations.iter().filter(|(e, _, _)| *e == b_id).count();
+
+    net.republish_video(a, false);
+    net.run_for(Duration::from_millis(100));
+    let removals: Vec<_> = net
+        .renegotiations
+        .iter()
+        .filter(|(e, _, r)| *e == b_id && !r.is_empty())
+        .cloned()
+        .collect();
+    assert_eq!(removals.len(), 1, "b is told the video went away");
+    assert_eq!(removals[0].2.len(), 1);
+
+    net.republish_video(a, true);
+    net.run_for(Duration::from_millis(100));
+    let after: Vec<_> = net.renegotiations.iter().filter(|(e, _, _)| *e == b_id).collect();
+    assert_eq!(after.len(), offers_before + 2, "and told when it comes back");
+    let readded = &after.last().expect("offer").1;
+    assert_eq!(readded.len(), 1);
+    assert_eq!(readded[0].kind, sfu::MediaKind::Video);
+    // The new m-line has a new name: content names are never reused.
+    assert_ne!(readded[0].mid, removals[0].2[0]);
+
+    // Video flows again on the new track.
+    let before = net.peers[b].received.iter().filter(|r| r.pt != 111).count();
+    run_call(&mut net, &[a], SimVideo::Vp8, 30);
+    let after = net.peers[b].received.iter().filter(|r| r.pt != 111).count();
+    assert!(after >= before + 20, "video resumes: {before} -> {after}");
+}
+
+#[test]
+fn late_joiner_triggers_a_keyframe_request() {
+    let mut net = SimNet::new(EndpointConfig::default());
+    let a = net.join("room", true, Some(SimVideo::Vp8));
+    assert!(net.connect_all(Duration::from_secs(5)));
+    run_call(&mut net, &[a], SimVideo::Vp8, 10);
+    let before = net.peers[a].keyframe_requests;
+    let late = net.join("room", false, None);
+    assert!(net.connect_all(Duration::from_secs(5)));
+    net.run_for(Duration::from_millis(300));
+    assert!(net.peers[a].keyframe_requests > before, "the publisher is asked for a keyframe");
+    // The late joiner's video starts on that keyframe.
+    for f in 0..20 {
+        net.send_video(a, f == 0, SimVideo::Vp8);
+        net.run_for(Duration::from_millis(33));
+    }
+    let first_video = net.peers[late].received.iter().find(|r| r.pt != 111);
+    assert!(first_video.is_some(), "video reaches the late joiner");
+}
+
+#[test]
+fn bad_offers_are_rejected_without_disturbing_the_room() {
+    use sfu::{EndpointId, SfuError};
+    let mut net = SimNet::new(EndpointConfig::default());
+    let a = net.join("room", true, Some(SimVideo::Vp8));
+    let b = net.join("room", false, None);
+    assert!(net.connect_all(Duration::from_secs(5)));
+
+    let mut rejected = 0;
+    for bad in [
+        "v=0\r\n",
+        "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n",
+        // An m-line without fingerprint or ICE credentials.
+        "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=sendonly\r\na=rtpmap:111 opus/48000/2\r\n",
+    ] {
+        // What does not even parse as SDP never reaches the bridge.
+        if let Ok(offer) = sfu::SdpOffer::from_sdp_string(bad) {
+            let r = net.core.create_endpoint(net.now, EndpointId(99), "room".into(), "x".into(), offer);
+            assert!(matches!(r, Err(SfuError::BadRemoteDescription(_))), "{bad:?} -> {r:?}");
+            rejected += 1;
+        }
+    }
+    assert!(rejected >= 1, "at least one parsed offer was put to the bridge");
+    assert_eq!(net.core.endpoint_count(), 2);
+    let answer_without_offer = net.core.accept_answer(
+        net.now,
+        net.peers[a].endpoint.expect("joined"),
+        sfu::SdpAnswer::from_sdp_string("v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n")
+            .expect("parses"),
+    );
+    assert!(matches!(answer_without_offer, Err(SfuError::NoPendingOffer(_))));
+    let before = received_counters(&net, b);
+    run_call(&mut net, &[a], SimVideo::Vp8, 10);
+    assert!(received_counters(&net, b) > before, "the call goes on");
+}
+
+#[test]
+fn metrics_count_what_the_bridge_does() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    // Handles are bound when the core is built; build it under the recorder.
+    let mut net = metrics::with_local_recorder(&recorder, || SimNet::new(EndpointConfig::default()));
+    let a = net.join("room", true, Some(SimVideo::Vp8));
+    let _b = net.join("room", false, None);
+    assert!(net.connect_all(Duration::from_secs(5)));
+    run_call(&mut net, &[a], SimVideo::Vp8, 30);
+    net.run_for(Duration::from_secs(2));
+
+    let snapshot = snapshotter.snapshot().into_hashmap();
+    let value = |name: &str| -> f64 {
+        snapshot
+            .iter()
+            .filter(|(k, _)| k.key().name() == name)
+            .map(|(_, (_, _, v))| match v {
+                DebugValue::Counter(c) => *c as f64,
+                DebugValue::Gauge(g) => g.into_inner(),
+                DebugValue::Histogram(h) => h.len() as f64,
+            })
+            .sum()
+    };
+    use sfu::metrics::names;
+    assert_eq!(value(names::ENDPOINTS), 2.0);
+    assert_eq!(value(names::ROOMS), 1.0);
+    assert!(value(names::FORWARDED) >= 40.0, "forwarded {}", value(names::FORWARDED));
+    assert!(value(names::PACKETS_IN) > value(names::FORWARDED));
+    assert!(value(names::BYTES_OUT) > 30_000.0);
+    assert!(value(names::KEYFRAME_REQUESTS) >= 1.0);
+}

@@ -31,7 +31,9 @@ use std::time::Instant;
 use str0m::change::{SdpAnswer, SdpOffer};
 use str0m::config::DtlsCert;
 use str0m::format::Codec;
-use str0m::media::{Direction, KeyframeRequestKind, MediaAdded, MediaKind, Mid, Rid};
+use str0m::media::{
+    Direction, KeyframeRequestKind, MediaAdded, MediaChanged, MediaKind, Mid, Rid, Rids,
+};
 use str0m::net::{DatagramRecv, Protocol, Receive, Transmit};
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite};
 use str0m::stats::{MediaEgressStats, MediaIngressStats, PeerStats};
@@ -271,6 +273,44 @@ impl Core {
         Ok(())
     }
 
+    /// Apply a later offer from the participant (it started or stopped
+    /// publishing a track, e.g. a screen share) and return the answer.
+    ///
+    /// A participant's offer wins over an outstanding offer of the bridge
+    /// (str0m discards that one): what it carried is offered again after.
+    pub fn accept_offer(
+        &mut self,
+        now: Instant,
+        id: EndpointId,
+        offer: SdpOffer,
+    ) -> Result<SdpAnswer, SfuError> {
+        let ep = self
+            .endpoints
+            .get_mut(&id)
+            .ok_or(SfuError::UnknownEndpoint(id))?;
+        if ep.pending.take().is_some() {
+            for out in ep.out_tracks.values_mut() {
+                match out.state {
+                    OutState::Negotiating(mid) => {
+                        ep.out_by_mid.remove(&mid);
+                        out.state = OutState::ToOpen;
+                    }
+                    OutState::Stopping(mid) => out.state = OutState::ToStop(mid),
+                    _ => {}
+                }
+            }
+            ep.negotiation_needed = true;
+        }
+        let answer = ep
+            .rtc
+            .sdp_api()
+            .accept_offer(offer)
+            .map_err(|e| SfuError::BadRemoteDescription(e.to_string()))?;
+        self.dirty.push(id);
+        self.drive(now);
+        Ok(answer)
+    }
+
     /// Close an endpoint at its owner's request (the participant left).
     pub fn close_endpoint(&mut self, now: Instant, id: EndpointId) -> Result<(), SfuError> {
         if !self.endpoints.contains_key(&id) {
@@ -502,6 +542,7 @@ impl Core {
                 self.request_keyframe(now, publisher, mid, layer, req.kind);
             }
             Event::MediaAdded(added) => self.media_added(id, added),
+            Event::MediaChanged(changed) => self.media_changed(id, changed),
             Event::Connected => {
                 if let Some(ep) = self.endpoints.get_mut(&id) {
                     ep.connected = true;
@@ -570,6 +611,67 @@ impl Core {
         }
         self.events
             .push_back(CoreEvent::Room(RoomEvent::TrackPublished { room, track: info }));
+    }
+
+    /// A renegotiation changed an m-line's direction: the participant
+    /// started or stopped sending on it.
+    fn media_changed(&mut self, id: EndpointId, changed: MediaChanged) {
+        let Some(ep) = self.endpoints.get_mut(&id) else {
+            return;
+        };
+        let receiving = changed.direction.is_receiving();
+        let published = ep.published.contains_key(&changed.mid);
+        if receiving && !published {
+            let Some(media) = ep.rtc.media(changed.mid) else {
+                return;
+            };
+            let simulcast = match media.rids_rx() {
+                Rids::Specific(rids) if !rids.is_empty() => {
+                    let mut s = str0m::media::Simulcast::new();
+                    for r in rids {
+                        s.add_recv_layer(str0m::media::SimulcastLayer {
+                            rid: *r,
+                            attributes: None,
+                        });
+                    }
+                    Some(s)
+                }
+                _ => None,
+            };
+            let added = MediaAdded {
+                mid: changed.mid,
+                kind: media.kind(),
+                direction: changed.direction,
+                simulcast,
+            };
+            self.media_added(id, added);
+        } else if !receiving && published {
+            self.unpublish(id, changed.mid);
+        }
+    }
+
+    /// `publisher` no longer sends on `mid`: withdraw it from everyone.
+    fn unpublish(&mut self, publisher: EndpointId, mid: Mid) {
+        let Some(ep) = self.endpoints.get_mut(&publisher) else {
+            return;
+        };
+        let Some(track) = ep.published.remove(&mid) else {
+            return;
+        };
+        let room = ep.room.clone();
+        for sub_id in &track.subscribers {
+            if let Some(sub) = self.endpoints.get_mut(sub_id) {
+                withdraw(sub, (publisher, mid));
+                self.dirty.push(*sub_id);
+            }
+        }
+        self.events.push_back(CoreEvent::Room(RoomEvent::TrackWithdrawn {
+            room,
+            track: TrackId {
+                publisher,
+                mid: mid.to_string(),
+            },
+        }));
     }
 
     /// Forward one RTP packet from `from` to the subscribers of its track.
@@ -783,6 +885,18 @@ impl Core {
     /// Remove an endpoint: withdraw what it published, stop what it
     /// received, forget how to reach it.
     fn close(&mut self, id: EndpointId, reason: CloseReason) {
+        // What it published: withdraw from every subscriber.
+        let published: Vec<Mid> = match self.endpoints.get(&id) {
+            Some(ep) => {
+                let mut mids: Vec<Mid> = ep.published.keys().copied().collect();
+                mids.sort();
+                mids
+            }
+            None => return,
+        };
+        for mid in published {
+            self.unpublish(id, mid);
+        }
         let Some(mut ep) = self.endpoints.remove(&id) else {
             return;
         };
@@ -800,23 +914,6 @@ impl Core {
                     t.subscribers.retain(|s| *s != id);
                 }
             }
-        }
-        // What it published: withdraw from every subscriber.
-        for (mid, track) in &ep.published {
-            for sub_id in &track.subscribers {
-                let Some(sub) = self.endpoints.get_mut(sub_id) else {
-                    continue;
-                };
-                withdraw(sub, (id, *mid));
-                self.dirty.push(*sub_id);
-            }
-            self.events.push_back(CoreEvent::Room(RoomEvent::TrackWithdrawn {
-                room: ep.room.clone(),
-                track: TrackId {
-                    publisher: id,
-                    mid: mid.to_string(),
-                },
-            }));
         }
         if let Some(members) = self.rooms.get_mut(&ep.room) {
             members.retain(|m| *m != id);
