@@ -218,6 +218,87 @@ impl SimNet {
         self.exchange();
     }
 
+    /// Add a peer that publishes VP8 simulcast with the given rids (lowest
+    /// first) and no audio. Returns its index.
+    pub fn join_simulcast(&mut self, room: &str, rids: &[&str]) -> usize {
+        let ip = Ipv4Addr::new(127, 0, 1, self.next_ip);
+        self.next_ip = self.next_ip.wrapping_add(1);
+        let addr = SocketAddr::new(IpAddr::V4(ip), 5000);
+        let mut rtc = Rtc::builder()
+            .set_rtp_mode(true)
+            .clear_codecs()
+            .enable_vp8(true)
+            .build(self.now);
+        if let Ok(c) = Candidate::host(addr, "udp") {
+            rtc.add_local_candidate(c);
+        }
+        let mut simulcast = str0m::media::Simulcast::new();
+        for r in rids {
+            simulcast.add_send_layer(str0m::media::SimulcastLayer::new(r));
+        }
+        let mut change = rtc.sdp_api();
+        let mid = change.add_media(MediaKind::Video, Direction::SendOnly, None, None, Some(simulcast));
+        let Some((offer, pending)) = change.apply() else {
+            panic!("a new session always has changes to offer");
+        };
+        let id = EndpointId(self.next_endpoint);
+        self.next_endpoint += 1;
+        let answer = self
+            .core
+            .create_endpoint(self.now, id, room.into(), format!("peer{}", self.peers.len()), offer)
+            .expect("the bridge accepts a simulcast offer");
+        rtc.sdp_api()
+            .accept_answer(pending, answer)
+            .expect("the peer accepts the bridge's answer");
+        self.peers.push(SimPeer {
+            rtc,
+            addr,
+            endpoint: Some(id),
+            received: Vec::new(),
+            keyframe_requests: 0,
+            silent: false,
+            video_mid: Some(mid),
+            audio_mid: None,
+            pending: None,
+            connected: false,
+            video_counter: 0,
+            audio_counter: 0,
+            seq: 1,
+            audio_seq: 1,
+        });
+        self.peers.len() - 1
+    }
+
+    /// Write one VP8 frame of simulcast layer `rid` from peer `i`. The
+    /// counter in the payload is `layer_tag << 24 | frame`, so a receiver
+    /// can tell which layer it got; each layer has its own sequence space.
+    pub fn send_simulcast_frame(&mut self, i: usize, rid: &str, layer_tag: u8, frame: u32, keyframe: bool) {
+        let now = self.now;
+        let peer = &mut self.peers[i];
+        let Some(mid) = peer.video_mid else { return };
+        let counter = (u32::from(layer_tag) << 24) | frame;
+        let mut payload = vec![0x10, if keyframe { 0x00 } else { 0x01 }, 0x00, 0x00];
+        payload.extend_from_slice(MAGIC);
+        payload.extend_from_slice(&counter.to_be_bytes());
+        payload.resize(300, 0);
+        let Some(pt) = peer
+            .rtc
+            .codec_config()
+            .find(|p| p.spec().codec == Codec::Vp8)
+            .map(|p| p.pt())
+        else {
+            return;
+        };
+        let mut api = peer.rtc.direct_api();
+        let Some(tx) = api.stream_tx_by_mid(mid, Some(rid.into())) else { return };
+        // Per-layer sequence numbers: 1 + frame, so every layer counts alike.
+        tx.write_rtp(
+            RtpWrite::new(pt, (1 + u64::from(frame)).into(), frame.wrapping_mul(3000), now, payload)
+                .marker(true)
+                .nackable(true),
+        );
+    }
+
     /// Whether peer `i` completed ICE and DTLS.
     pub fn connected(&self, i: usize) -> bool {
         self.peers[i].connected

@@ -236,3 +236,54 @@ fn metrics_count_what_the_bridge_does() {
     assert!(value(names::BYTES_OUT) > 30_000.0);
     assert!(value(names::KEYFRAME_REQUESTS) >= 1.0);
 }
+
+#[test]
+fn simulcast_subscriber_gets_one_layer_under_one_ssrc_and_switches_down() {
+    let mut net = SimNet::new(EndpointConfig::default());
+    let publisher = net.join_simulcast("room", &["q", "h", "f"]);
+    let sub = net.join("room", false, None);
+    assert!(net.connect_all(Duration::from_secs(5)));
+    net.run_for(Duration::from_millis(200));
+
+    // All three layers, keyframes every 30 frames.
+    let mut frame = 0;
+    for _ in 0..90 {
+        let key = frame % 30 == 0;
+        for (tag, rid) in [(1u8, "q"), (2, "h"), (3, "f")] {
+            net.send_simulcast_frame(publisher, rid, tag, frame, key);
+        }
+        frame += 1;
+        net.exchange();
+        net.run_for(Duration::from_millis(33));
+    }
+    let got: Vec<_> = net.peers[sub].received.clone();
+    let ssrcs: std::collections::BTreeSet<_> = got.iter().map(|r| r.ssrc).collect();
+    assert_eq!(ssrcs.len(), 1, "one SSRC for the track");
+    // It starts on whatever layer has a keyframe first and is on the top
+    // layer from the next keyframe on (frame 30), for as long as it is sent.
+    let counters: Vec<u32> = got.iter().filter_map(|r| r.counter).collect();
+    assert_eq!(counters.len(), got.len(), "every packet carries its counter");
+    assert!(counters.iter().all(|c| c & 0xff_ffff < 30 || c >> 24 == 3), "{counters:x?}");
+    assert!(counters.iter().filter(|c| *c >> 24 == 3).count() >= 55);
+    let top_count = got.len();
+
+    // The top layer stops (the sender's bandwidth dropped): after it has
+    // been quiet for a second, the subscriber moves to "h" at a keyframe.
+    for _ in 0..90 {
+        let key = frame % 30 == 0;
+        for (tag, rid) in [(1u8, "q"), (2, "h")] {
+            net.send_simulcast_frame(publisher, rid, tag, frame, key);
+        }
+        frame += 1;
+        net.exchange();
+        net.run_for(Duration::from_millis(33));
+    }
+    let got = &net.peers[sub].received;
+    let after: Vec<_> = got[top_count..].to_vec();
+    assert!(after.len() > 20, "video continues after the switch: {}", after.len());
+    assert!(after.iter().all(|r| r.counter.map(|c| c >> 24) == Some(2)), "now layer h");
+    assert!(after.iter().all(|r| r.ssrc == got[0].ssrc), "same SSRC across the switch");
+    // Sequence numbers continue without a gap across the switch.
+    let seqs: Vec<u64> = got.iter().map(|r| r.seq).collect();
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "continuous: {seqs:?}");
+}
