@@ -14,12 +14,12 @@ use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use str0m::change::SdpPendingOffer;
+use str0m::change::SdpApi;
 use str0m::format::Codec;
 use str0m::media::{Direction, MediaKind, Mid};
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::{RtpWrite, Ssrc};
-use str0m::{Candidate, Event, Input, Output, Rtc};
+use str0m::{Candidate, Event, Input, Output, Rtc, RtcConfig};
 
 use crate::config::EndpointConfig;
 use crate::core::{Core, CoreEvent};
@@ -66,7 +66,6 @@ pub struct SimPeer {
     pub video_mid: Option<Mid>,
     /// Mid of the audio it publishes, if any.
     pub audio_mid: Option<Mid>,
-    pending: Option<SdpPendingOffer>,
     connected: bool,
     video_counter: u32,
     audio_counter: u32,
@@ -122,32 +121,54 @@ impl SimNet {
     /// Add a peer that publishes audio and/or video and joins `room`.
     /// Returns its index in [`SimNet::peers`].
     pub fn join(&mut self, room: &str, audio: bool, video: Option<SimVideo>) -> usize {
-        let ip = Ipv4Addr::new(127, 0, 1, self.next_ip);
-        self.next_ip = self.next_ip.wrapping_add(1);
-        let addr = SocketAddr::new(IpAddr::V4(ip), 5000);
         let mut builder = Rtc::builder().set_rtp_mode(true).clear_codecs().enable_opus(true, false);
         builder = match video {
             Some(SimVideo::H264) => builder.enable_h264(true),
             _ => builder.enable_vp8(true),
         };
+        self.add_peer(room, builder, |change| {
+            let audio_mid = audio
+                .then(|| change.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None));
+            let video_mid = video
+                .map(|_| change.add_media(MediaKind::Video, Direction::SendOnly, None, None, None));
+            if !audio && video.is_none() {
+                change.add_media(MediaKind::Audio, Direction::Inactive, None, None, None);
+            }
+            (audio_mid, video_mid)
+        })
+    }
+
+    /// Add a peer that publishes VP8 simulcast with the given rids (lowest
+    /// first) and no audio. Returns its index.
+    pub fn join_simulcast(&mut self, room: &str, rids: &[&str]) -> usize {
+        let builder = Rtc::builder().set_rtp_mode(true).clear_codecs().enable_vp8(true);
+        let mut simulcast = str0m::media::Simulcast::new();
+        for r in rids {
+            simulcast.add_send_layer(str0m::media::SimulcastLayer::new(r));
+        }
+        self.add_peer(room, builder, |change| {
+            let mid = change.add_media(MediaKind::Video, Direction::SendOnly, None, None, Some(simulcast));
+            (None, Some(mid))
+        })
+    }
+
+    /// Build a peer from `builder`, let `media` declare what it sends (and
+    /// return the audio and video mids), and create its endpoint.
+    fn add_peer(
+        &mut self,
+        room: &str,
+        builder: RtcConfig,
+        media: impl FnOnce(&mut SdpApi) -> (Option<Mid>, Option<Mid>),
+    ) -> usize {
+        let ip = Ipv4Addr::new(127, 0, 1, self.next_ip);
+        self.next_ip = self.next_ip.wrapping_add(1);
+        let addr = SocketAddr::new(IpAddr::V4(ip), 5000);
         let mut rtc = builder.build(self.now);
         if let Ok(c) = Candidate::host(addr, "udp") {
             rtc.add_local_candidate(c);
         }
         let mut change = rtc.sdp_api();
-        let audio_mid = if audio {
-            Some(change.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None))
-        } else {
-            None
-        };
-        let video_mid = if video.is_some() {
-            Some(change.add_media(MediaKind::Video, Direction::SendOnly, None, None, None))
-        } else {
-            None
-        };
-        if !audio && video.is_none() {
-            change.add_media(MediaKind::Audio, Direction::Inactive, None, None, None);
-        }
+        let (audio_mid, video_mid) = media(&mut change);
         let Some((offer, pending)) = change.apply() else {
             panic!("a new session always has changes to offer");
         };
@@ -156,7 +177,7 @@ impl SimNet {
         let answer = self
             .core
             .create_endpoint(self.now, id, room.into(), format!("peer{}", self.peers.len()), offer)
-            .expect("the bridge accepts a str0m offer");
+            .expect("the bridge accepts the peer's offer");
         rtc.sdp_api()
             .accept_answer(pending, answer)
             .expect("the peer accepts the bridge's answer");
@@ -169,7 +190,6 @@ impl SimNet {
             silent: false,
             video_mid,
             audio_mid,
-            pending: None,
             connected: false,
             video_counter: 0,
             audio_counter: 0,
@@ -216,57 +236,6 @@ impl SimNet {
         }
         self.peers[i].silent = true;
         self.exchange();
-    }
-
-    /// Add a peer that publishes VP8 simulcast with the given rids (lowest
-    /// first) and no audio. Returns its index.
-    pub fn join_simulcast(&mut self, room: &str, rids: &[&str]) -> usize {
-        let ip = Ipv4Addr::new(127, 0, 1, self.next_ip);
-        self.next_ip = self.next_ip.wrapping_add(1);
-        let addr = SocketAddr::new(IpAddr::V4(ip), 5000);
-        let mut rtc = Rtc::builder()
-            .set_rtp_mode(true)
-            .clear_codecs()
-            .enable_vp8(true)
-            .build(self.now);
-        if let Ok(c) = Candidate::host(addr, "udp") {
-            rtc.add_local_candidate(c);
-        }
-        let mut simulcast = str0m::media::Simulcast::new();
-        for r in rids {
-            simulcast.add_send_layer(str0m::media::SimulcastLayer::new(r));
-        }
-        let mut change = rtc.sdp_api();
-        let mid = change.add_media(MediaKind::Video, Direction::SendOnly, None, None, Some(simulcast));
-        let Some((offer, pending)) = change.apply() else {
-            panic!("a new session always has changes to offer");
-        };
-        let id = EndpointId(self.next_endpoint);
-        self.next_endpoint += 1;
-        let answer = self
-            .core
-            .create_endpoint(self.now, id, room.into(), format!("peer{}", self.peers.len()), offer)
-            .expect("the bridge accepts a simulcast offer");
-        rtc.sdp_api()
-            .accept_answer(pending, answer)
-            .expect("the peer accepts the bridge's answer");
-        self.peers.push(SimPeer {
-            rtc,
-            addr,
-            endpoint: Some(id),
-            received: Vec::new(),
-            keyframe_requests: 0,
-            silent: false,
-            video_mid: Some(mid),
-            audio_mid: None,
-            pending: None,
-            connected: false,
-            video_counter: 0,
-            audio_counter: 0,
-            seq: 1,
-            audio_seq: 1,
-        });
-        self.peers.len() - 1
     }
 
     /// Write one VP8 frame of simulcast layer `rid` from peer `i`. The
@@ -516,7 +485,6 @@ impl SimNet {
                     return;
                 };
                 if let Ok(answer) = self.peers[i].rtc.sdp_api().accept_offer(offer) {
-                    self.peers[i].pending = None;
                     let _ = self.core.accept_answer(self.now, id, answer);
                 }
                 self.renegotiations.push((id, added, removed));

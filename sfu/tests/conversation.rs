@@ -190,6 +190,20 @@ fn bad_offers_are_rejected_without_disturbing_the_room() {
         }
     }
     assert!(rejected >= 1, "at least one parsed offer was put to the bridge");
+
+    // An offer with more m-lines than the bridge accepts.
+    let mut huge = String::from("v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=fingerprint:sha-256 AA:BB\r\n");
+    for i in 0..(sfu::core::MAX_MEDIA_LINES + 1) {
+        huge.push_str(&format!(
+            "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=mid:{i}\r\na=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\na=setup:actpass\r\na=sendonly\r\na=rtcp-mux\r\na=rtpmap:111 opus/48000/2\r\n"
+        ));
+    }
+    let offer = sfu::SdpOffer::from_sdp_string(&huge).expect("a well-formed if large offer");
+    let r = net.core.create_endpoint(net.now, EndpointId(100), "room".into(), "big".into(), offer);
+    match r {
+        Err(SfuError::BadRemoteDescription(why)) => assert!(why.contains("m-lines"), "{why}"),
+        other => panic!("a {}-line offer must be refused: {other:?}", sfu::core::MAX_MEDIA_LINES + 1),
+    }
     assert_eq!(net.core.endpoint_count(), 2);
     let answer_without_offer = net.core.accept_answer(
         net.now,

@@ -50,6 +50,26 @@ use crate::metrics::WorkerMetrics;
 use endpoint::{Endpoint, EndpointCounters, OutState, OutTrack, Published, SourceKey};
 use keyframe::{is_keyframe_start, VideoCodec};
 
+/// Most m-lines a participant's session may have (its own and the ones
+/// the bridge adds for others' tracks). Larger offers are refused so that
+/// no peer can make the bridge allocate without bound.
+pub const MAX_MEDIA_LINES: usize = 256;
+
+/// Refuse an offer with more m-lines than [`MAX_MEDIA_LINES`].
+fn check_offer_size(offer: &SdpOffer) -> Result<(), SfuError> {
+    let lines = offer
+        .to_sdp_string()
+        .lines()
+        .filter(|l| l.starts_with("m="))
+        .count();
+    if lines > MAX_MEDIA_LINES {
+        return Err(SfuError::BadRemoteDescription(format!(
+            "{lines} m-lines, at most {MAX_MEDIA_LINES} are accepted"
+        )));
+    }
+    Ok(())
+}
+
 /// An output event of the core: about one endpoint, or about a room.
 #[derive(Debug)]
 pub enum CoreEvent {
@@ -141,6 +161,7 @@ impl Core {
         label: String,
         offer: SdpOffer,
     ) -> Result<SdpAnswer, SfuError> {
+        check_offer_size(&offer)?;
         let mut rtc = Rtc::builder()
             .set_ice_lite(true)
             .set_rtp_mode(true)
@@ -284,6 +305,7 @@ impl Core {
         id: EndpointId,
         offer: SdpOffer,
     ) -> Result<SdpAnswer, SfuError> {
+        check_offer_size(&offer)?;
         let ep = self
             .endpoints
             .get_mut(&id)
