@@ -20,9 +20,10 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 export RUST_LOG="${RUST_LOG:-warn}"
 
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --no-fail-fast "$@"
-  # nextest does not run doc tests.
+  # nextest does not run doc tests: run them first, so that nextest's
+  # summary of every test is what the run ends on.
   cargo test --workspace --doc
+  cargo nextest run --workspace --no-fail-fast "$@"
 else
   cargo test --workspace --no-fail-fast "$@"
 fi
