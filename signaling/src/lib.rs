@@ -4,3 +4,5 @@
 //! WebSocket), XEP-0045 conference rooms and the Jingle focus that turns a
 //! participant's call into an `sfu` endpoint, with the one Jingle <-> SDP
 //! mapping. It will know nothing about RTP. See DESIGN.md and PROTOCOL.md.
+
+pub mod xml;
