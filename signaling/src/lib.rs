@@ -5,4 +5,5 @@
 //! participant's call into an `sfu` endpoint, with the one Jingle <-> SDP
 //! mapping. It will know nothing about RTP. See DESIGN.md and PROTOCOL.md.
 
+pub mod jingle_sdp;
 pub mod xml;

@@ -287,9 +287,10 @@ pub fn parse_frame(limits: &Limits, message: &[u8]) -> Result<Frame, XmlError> {
 }
 
 fn new_parser(limits: &Limits) -> RawParser {
-    let mut options = rxml::parser::Options::default();
-    options.max_token_length = limits.max_token_bytes;
-    RawParser::with_options(options)
+    RawParser::with_options(rxml::parser::Options {
+        max_token_length: limits.max_token_bytes,
+        ..Default::default()
+    })
 }
 
 /// Sort rxml's errors into the stream error conditions.
