@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use str0m::change::SdpApi;
 use str0m::format::Codec;
-use str0m::media::{Direction, MediaKind, Mid};
+use str0m::media::{Direction, MediaKind, Mid, Pt, Rid};
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::{RtpWrite, Ssrc};
 use str0m::{Candidate, Event, Input, Output, Rtc, RtcConfig};
@@ -246,26 +246,13 @@ impl SimNet {
         let peer = &mut self.peers[i];
         let Some(mid) = peer.video_mid else { return };
         let counter = (u32::from(layer_tag) << 24) | frame;
-        let mut payload = vec![0x10, if keyframe { 0x00 } else { 0x01 }, 0x00, 0x00];
-        payload.extend_from_slice(MAGIC);
-        payload.extend_from_slice(&counter.to_be_bytes());
-        payload.resize(300, 0);
-        let Some(pt) = peer
-            .rtc
-            .codec_config()
-            .find(|p| p.spec().codec == Codec::Vp8)
-            .map(|p| p.pt())
-        else {
-            return;
-        };
-        let mut api = peer.rtc.direct_api();
-        let Some(tx) = api.stream_tx_by_mid(mid, Some(rid.into())) else { return };
+        let payload = tagged_payload(&[0x10, if keyframe { 0x00 } else { 0x01 }, 0x00, 0x00], counter, 300);
         // Per-layer sequence numbers: 1 + frame, so every layer counts alike.
-        tx.write_rtp(
+        peer.write(mid, Some(rid.into()), Codec::Vp8, |pt| {
             RtpWrite::new(pt, (1 + u64::from(frame)).into(), frame.wrapping_mul(3000), now, payload)
                 .marker(true)
-                .nackable(true),
-        );
+                .nackable(true)
+        });
     }
 
     /// Whether peer `i` completed ICE and DTLS.
@@ -281,34 +268,18 @@ impl SimNet {
         let Some(mid) = peer.video_mid else { return };
         let counter = peer.video_counter;
         peer.video_counter += 1;
-        let mut payload = match codec {
-            SimVideo::Vp8 => vec![0x10, if keyframe { 0x00 } else { 0x01 }, 0x00, 0x00],
-            SimVideo::H264 => vec![if keyframe { 0x65 } else { 0x41 }, 0x88],
+        let (prefix, want) = match codec {
+            SimVideo::Vp8 => (vec![0x10, if keyframe { 0x00 } else { 0x01 }, 0x00, 0x00], Codec::Vp8),
+            SimVideo::H264 => (vec![if keyframe { 0x65 } else { 0x41 }, 0x88], Codec::H264),
         };
-        payload.extend_from_slice(MAGIC);
-        payload.extend_from_slice(&counter.to_be_bytes());
-        payload.resize(1000, 0);
+        let payload = tagged_payload(&prefix, counter, 1000);
         let seq = peer.seq;
         peer.seq += 1;
-        let want = match codec {
-            SimVideo::Vp8 => Codec::Vp8,
-            SimVideo::H264 => Codec::H264,
-        };
-        let Some(pt) = peer
-            .rtc
-            .codec_config()
-            .find(|p| p.spec().codec == want)
-            .map(|p| p.pt())
-        else {
-            return;
-        };
-        let mut api = peer.rtc.direct_api();
-        let Some(tx) = api.stream_tx_by_mid(mid, None) else { return };
-        tx.write_rtp(
+        peer.write(mid, None, want, |pt| {
             RtpWrite::new(pt, seq.into(), counter.wrapping_mul(3000), now, payload)
                 .marker(true)
-                .nackable(true),
-        );
+                .nackable(true)
+        });
     }
 
     /// Write one 20 ms Opus packet from peer `i`.
@@ -318,23 +289,12 @@ impl SimNet {
         let Some(mid) = peer.audio_mid else { return };
         let counter = peer.audio_counter;
         peer.audio_counter += 1;
-        let mut payload = vec![0xfc];
-        payload.extend_from_slice(MAGIC);
-        payload.extend_from_slice(&counter.to_be_bytes());
-        payload.resize(80, 0);
+        let payload = tagged_payload(&[0xfc], counter, 80);
         let seq = peer.audio_seq;
         peer.audio_seq += 1;
-        let Some(pt) = peer
-            .rtc
-            .codec_config()
-            .find(|p| p.spec().codec == Codec::Opus)
-            .map(|p| p.pt())
-        else {
-            return;
-        };
-        let mut api = peer.rtc.direct_api();
-        let Some(tx) = api.stream_tx_by_mid(mid, None) else { return };
-        tx.write_rtp(RtpWrite::new(pt, seq.into(), counter.wrapping_mul(960), now, payload));
+        peer.write(mid, None, Codec::Opus, |pt| {
+            RtpWrite::new(pt, seq.into(), counter.wrapping_mul(960), now, payload)
+        });
     }
 
     /// Exchange everything that is ready, without advancing time.
@@ -492,6 +452,35 @@ impl SimNet {
             other => self.events.push_back(other),
         }
     }
+}
+
+impl SimPeer {
+    /// Write one packet on `mid` (layer `rid`) with this peer's payload
+    /// type for `codec`; `make` builds it from that payload type.
+    fn write(&mut self, mid: Mid, rid: Option<Rid>, codec: Codec, make: impl FnOnce(Pt) -> RtpWrite) {
+        let Some(pt) = self
+            .rtc
+            .codec_config()
+            .find(|p| p.spec().codec == codec)
+            .map(|p| p.pt())
+        else {
+            return;
+        };
+        let mut api = self.rtc.direct_api();
+        if let Some(tx) = api.stream_tx_by_mid(mid, rid) {
+            tx.write_rtp(make(pt));
+        }
+    }
+}
+
+/// `prefix` (the codec's payload header), then [`MAGIC`] and `counter`,
+/// padded with zeros to `size` bytes.
+fn tagged_payload(prefix: &[u8], counter: u32, size: usize) -> Vec<u8> {
+    let mut payload = prefix.to_vec();
+    payload.extend_from_slice(MAGIC);
+    payload.extend_from_slice(&counter.to_be_bytes());
+    payload.resize(size, 0);
+    payload
 }
 
 /// Find the publisher's counter in a payload.

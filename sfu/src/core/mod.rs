@@ -246,13 +246,7 @@ impl Core {
         if let Err(e) = ep.rtc.sdp_api().accept_answer(pending, answer) {
             // The peer cannot take the offer; the tracks stay where they
             // were and are offered again with the next change.
-            for out in ep.out_tracks.values_mut() {
-                match out.state {
-                    OutState::Negotiating(_) => out.state = OutState::ToOpen,
-                    OutState::Stopping(m) => out.state = OutState::ToStop(m),
-                    _ => {}
-                }
-            }
+            roll_back_offer(ep);
             return Err(SfuError::BadRemoteDescription(e.to_string()));
         }
 
@@ -311,16 +305,7 @@ impl Core {
             .get_mut(&id)
             .ok_or(SfuError::UnknownEndpoint(id))?;
         if ep.pending.take().is_some() {
-            for out in ep.out_tracks.values_mut() {
-                match out.state {
-                    OutState::Negotiating(mid) => {
-                        ep.out_by_mid.remove(&mid);
-                        out.state = OutState::ToOpen;
-                    }
-                    OutState::Stopping(mid) => out.state = OutState::ToStop(mid),
-                    _ => {}
-                }
-            }
+            roll_back_offer(ep);
             ep.negotiation_needed = true;
         }
         let answer = ep
@@ -997,6 +982,22 @@ fn withdraw(sub: &mut Endpoint, key: SourceKey) {
             sub.negotiation_needed = true;
         }
         OutState::ToStop(_) | OutState::Stopping(_) => {}
+    }
+}
+
+/// The bridge's outstanding offer to `ep` is gone (rejected, or superseded
+/// by the peer's own offer): its changes go back to waiting, and the mids
+/// it named, which never came to exist, are forgotten.
+fn roll_back_offer(ep: &mut Endpoint) {
+    for out in ep.out_tracks.values_mut() {
+        match out.state {
+            OutState::Negotiating(mid) => {
+                ep.out_by_mid.remove(&mid);
+                out.state = OutState::ToOpen;
+            }
+            OutState::Stopping(mid) => out.state = OutState::ToStop(mid),
+            _ => {}
+        }
     }
 }
 
