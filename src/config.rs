@@ -31,6 +31,18 @@ pub struct Args {
     /// Seconds without an ICE consent check before a participant is dropped.
     #[arg(long, env = "CONFAB_CONSENT_TIMEOUT")]
     pub consent_timeout: Option<u64>,
+    /// The XMPP domain (rooms live at conference.<domain>).
+    #[arg(long, env = "CONFAB_DOMAIN")]
+    pub domain: Option<String>,
+    /// Address the XMPP (TCP) and HTTP listeners bind to.
+    #[arg(long, env = "CONFAB_BIND")]
+    pub bind: Option<IpAddr>,
+    /// XMPP client-to-server TCP port (0: any free port).
+    #[arg(long, env = "CONFAB_XMPP_PORT")]
+    pub xmpp_port: Option<u16>,
+    /// HTTP port (web client, /xmpp-websocket; 0: any free port).
+    #[arg(long, env = "CONFAB_HTTP_PORT")]
+    pub http_port: Option<u16>,
 }
 
 /// The whole configuration, as a TOML file spells it.
@@ -39,6 +51,91 @@ pub struct Args {
 pub struct Config {
     /// The media plane.
     pub media: MediaConfig,
+    /// The XMPP server.
+    pub xmpp: XmppConfig,
+    /// The HTTP server.
+    pub http: HttpConfig,
+}
+
+/// `[xmpp]` in the TOML file.
+#[derive(Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct XmppConfig {
+    /// The domain; rooms are at `conference.<domain>`.
+    pub domain: String,
+    /// Listener address.
+    pub bind: IpAddr,
+    /// Client-to-server TCP port.
+    pub port: u16,
+    /// Offer STARTTLS (with `cert`/`key`, or a self-signed certificate).
+    pub tls: bool,
+    /// Require STARTTLS before SASL on TCP.
+    pub require_tls: bool,
+    /// PEM certificate chain for STARTTLS.
+    pub cert: Option<PathBuf>,
+    /// PEM private key for STARTTLS.
+    pub key: Option<PathBuf>,
+    /// Where the self-signed certificate is kept between starts (none:
+    /// a new one every start).
+    pub data_dir: Option<PathBuf>,
+    /// Allow guests (SASL ANONYMOUS).
+    pub anonymous: bool,
+    /// Accounts: user name -> password.
+    pub accounts: std::collections::BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for XmppConfig {
+    // By hand so that passwords never reach a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("XmppConfig")
+            .field("domain", &self.domain)
+            .field("bind", &self.bind)
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .field("require_tls", &self.require_tls)
+            .field("cert", &self.cert)
+            .field("key", &self.key)
+            .field("data_dir", &self.data_dir)
+            .field("anonymous", &self.anonymous)
+            .field("accounts", &self.accounts.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Default for XmppConfig {
+    fn default() -> Self {
+        XmppConfig {
+            domain: "localhost".into(),
+            bind: IpAddr::from([127, 0, 0, 1]),
+            port: 5222,
+            tls: true,
+            require_tls: true,
+            cert: None,
+            key: None,
+            data_dir: None,
+            anonymous: true,
+            accounts: Default::default(),
+        }
+    }
+}
+
+/// `[http]` in the TOML file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Listener address.
+    pub bind: IpAddr,
+    /// Port.
+    pub port: u16,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            bind: IpAddr::from([127, 0, 0, 1]),
+            port: 8080,
+        }
+    }
 }
 
 /// `[media]` in the TOML file.
@@ -57,6 +154,8 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             media: MediaConfig::default(),
+            xmpp: XmppConfig::default(),
+            http: HttpConfig::default(),
         }
     }
 }
@@ -102,6 +201,19 @@ impl Config {
         if let Some(v) = args.consent_timeout {
             m.consent_timeout_secs = v;
         }
+        if let Some(v) = &args.domain {
+            config.xmpp.domain = v.clone();
+        }
+        if let Some(v) = args.bind {
+            config.xmpp.bind = v;
+            config.http.bind = v;
+        }
+        if let Some(v) = args.xmpp_port {
+            config.xmpp.port = v;
+        }
+        if let Some(v) = args.http_port {
+            config.http.port = v;
+        }
         Ok(config)
     }
 
@@ -132,5 +244,11 @@ mod tests {
         assert_eq!(cfg.media.workers, 3);
         assert_eq!(cfg.sfu_config().first_port, 20000);
         assert!(toml::from_str::<Config>("[media]\nwrokers = 3\n").is_err(), "typos are rejected");
+        let cfg: Config =
+            toml::from_str("[xmpp]\ndomain = 'example.org'\n[xmpp.accounts]\nalice = 'pw'\n").expect("valid toml");
+        assert_eq!(cfg.xmpp.domain, "example.org");
+        assert_eq!(cfg.xmpp.accounts.get("alice").map(String::as_str), Some("pw"));
+        assert_eq!(cfg.xmpp.port, 5222);
+        assert_eq!(cfg.http.port, 8080);
     }
 }

@@ -1,12 +1,10 @@
-//! The `confab` server: reads configuration and starts the services.
-//! Configuration and wiring only; every service lives in its own crate.
-
-mod config;
+//! The `confab` server: reads configuration and starts the services
+//! (see the library, [`confab::start`]).
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{Args, Config};
+use confab::config::{Args, Config};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -18,24 +16,22 @@ async fn main() -> anyhow::Result<()> {
     let config = Config::load(&args)?;
     tracing::info!(?config, "configuration");
 
-    let (sfu, mut room_events) = sfu::SfuHandle::start(config.sfu_config())?;
-    for (i, addr) in sfu.worker_addrs().iter().enumerate() {
+    let running = confab::start(&config).await?;
+    for (i, addr) in running.sfu.worker_addrs().iter().enumerate() {
         println!("confab: media worker {i} listening on udp {addr}");
     }
     println!(
-        "confab: media plane ready ({} workers). Signaling and the web client are not built yet; press Ctrl-C to stop.",
-        sfu.worker_addrs().len()
+        "confab: XMPP for {} on tcp {} (STARTTLS {}), rooms at conference.{}",
+        config.xmpp.domain,
+        running.xmpp_addr,
+        if config.xmpp.tls { "on" } else { "off" },
+        config.xmpp.domain
     );
-
-    let events = tokio::spawn(async move {
-        while let Some(ev) = room_events.recv().await {
-            tracing::info!(?ev, "room event");
-        }
-    });
+    println!("confab: XMPP over WebSocket at ws://{}/xmpp-websocket", running.http_addr);
+    println!("confab: open http://{}/health to check it is up. Press Ctrl-C to stop.", running.http_addr);
 
     tokio::signal::ctrl_c().await?;
     tracing::info!("shutting down");
-    drop(sfu);
-    events.abort();
+    running.stop();
     Ok(())
 }

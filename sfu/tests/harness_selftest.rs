@@ -3,7 +3,7 @@
 //!
 //! Run with `cargo test -p sfu --test harness_selftest -j 2`.
 
-mod common;
+use confab_tests as common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! (not str0m) join rooms through the `SfuHandle` API and exchange real
 //! DTLS-SRTP over loopback UDP with the bridge's worker threads.
 
-mod common;
+use confab_tests as common;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;

@@ -1,18 +1,36 @@
 //! # signaling — Confab's XMPP side
 //!
-//! Will hold the embedded XMPP server (RFC 6120 over TCP, RFC 7395 over
-//! WebSocket), XEP-0045 conference rooms and the Jingle focus that turns a
-//! participant's call into an `sfu` endpoint. It knows nothing about RTP.
-//! See DESIGN.md and PROTOCOL.md.
+//! The embedded XMPP server (RFC 6120 over TCP with STARTTLS, RFC 7395 over
+//! WebSocket), XEP-0045 conference rooms and the focus that turns a
+//! participant's Jingle call into an `sfu` endpoint (DESIGN.md,
+//! PROTOCOL.md). It knows nothing about RTP: media is the `sfu`'s.
 //!
-//! Built so far:
-//! - [`xml`]: bounded framing of XMPP streams and WebSocket frames into
-//!   stanzas (bytes in, `minidom` elements out);
-//! - [`jingle_sdp`]: the one Jingle <-> SDP mapping, with validation of
-//!   everything a peer sends.
+//! Sans-IO cores, one per concern, and one thin tokio driver:
+//! - [`xml`]: bounded framing of streams and WebSocket frames into stanzas;
+//! - [`stream`]: one client stream's negotiation (STARTTLS, SASL via
+//!   [`auth`], binding), with [`tls`] for the certificate;
+//! - [`server`]: the router (sessions, ping, disco), with [`muc`] (rooms)
+//!   and [`focus`] (Jingle sessions <-> media-plane endpoints);
+//! - [`jingle_sdp`]: the one Jingle <-> SDP mapping, validating everything
+//!   a peer sends; [`call`]: the participant's side of the call protocol,
+//!   for Confab's own clients (tests, load tester);
+//! - [`stanza`]: namespaces and error builders;
+//! - [`net`]: the driver (TCP listener, WebSocket hand-over, the router
+//!   task, media-plane requests).
 //!
-//! Not built yet: the stream state machine (SASL, binding), MUC rooms, the
-//! focus and the TCP/WebSocket listeners.
+//! Not here: the HTTP server (the binary, later `web`, mounts
+//! `/xmpp-websocket` and hands each socket to [`net::Signaling::websocket`]),
+//! accounts storage beyond the configuration, server-to-server federation,
+//! and the XEP-0114 component mode.
 
+pub mod call;
+pub mod auth;
+pub mod focus;
 pub mod jingle_sdp;
+pub mod muc;
+pub mod net;
+pub mod server;
+pub mod stanza;
+pub mod stream;
+pub mod tls;
 pub mod xml;

@@ -1,5 +1,70 @@
-//! # Confab end-to-end tests (not built yet)
+//! # confab-tests — Confab's test kit and end-to-end tests
 //!
-//! Will start real `confab` processes and drive them with real peers
-//! (tokio-xmpp clients, webrtc-rs peers, headless Chromium). The media
-//! plane's own peer tests live in `sfu/tests`.
+//! The library is the kit the tests of every crate share: independent
+//! peers that play the part of real clients, never mocks of Confab.
+//! * [`frames`] — synthetic VP8 / H.264 / Opus payloads that carry a frame
+//!   counter, and their parsers.
+//! * [`peer`] — [`TestPeer`](peer::TestPeer), an independent WebRTC
+//!   endpoint built on webrtc-rs 0.21 that publishes synthetic media and
+//!   records what it receives.
+//! * [`proxy`] — [`LossyProxy`](proxy::LossyProxy), a UDP relay that drops
+//!   a chosen share of SRTP packets between peers and a server.
+//! * [`xmpp`] — XMPP clients: tokio-xmpp over TCP with STARTTLS (trusting
+//!   the server's own certificate), and a small RFC 7395 WebSocket client
+//!   (tokio-xmpp has no WebSocket transport).
+//! * [`participant`] — a room participant: an XMPP client plus a
+//!   `TestPeer`, calling the room as PROTOCOL.md says.
+//!
+//! The tests under `tests/` start Confab in-process ([`confab::start`]) and
+//! drive it with these. Everything runs on `127.0.0.1`; nothing here
+//! touches any other network. Not for production use.
+
+pub mod frames;
+pub mod participant;
+pub mod peer;
+pub mod proxy;
+pub mod xmpp;
+
+pub use frames::Codec;
+pub use peer::{
+    MediaKind, PeerOptions, RTCPeerConnectionState, ReceivedTrack, TestPeer, VideoCodec, WireStats,
+};
+pub use proxy::{ClientFilter, LossyProxy};
+
+use std::time::Duration;
+
+/// Installs a `tracing` subscriber writing to the test output, filtered by `RUST_LOG`
+/// (default: warnings). Safe to call from every test; only the first call wins. webrtc-rs
+/// logs through `log`, which is bridged into `tracing`.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
+}
+
+/// Offers from `offerer`, answers with `answerer` (via `apply_remote_offer`) and waits
+/// until both are connected. For peer-to-peer tests; with the SFU, the test signals.
+pub async fn connect_pair(offerer: &TestPeer, answerer: &TestPeer, timeout: Duration) {
+    let offer = offerer.create_offer().await;
+    let answer = answerer.apply_remote_offer(offer).await;
+    offerer.apply_answer(answer).await;
+    offerer.wait_connected(timeout).await;
+    answerer.wait_connected(timeout).await;
+}
+
+/// Polls `cond` every 20 ms until it holds or `timeout` passes; returns whether it held.
+pub async fn eventually(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -1,7 +1,7 @@
 //! Synthetic media whose RTP payloads carry a frame counter.
 //!
 //! The interop tests never decode real audio or video. Instead every RTP packet a
-//! [`TestPeer`](super::peer::TestPeer) sends carries a 16-byte *tag* — the magic
+//! [`TestPeer`](crate::peer::TestPeer) sends carries a 16-byte *tag* — the magic
 //! [`MAGIC`] (`b"CNFB"`), a big-endian `u32` frame counter and a big-endian `u64` send
 //! time in microseconds since the Unix epoch — wrapped in just enough codec framing that
 //! an SFU (or a recorder) sees a plausible VP8 / H.264 / Opus payload:

@@ -39,7 +39,7 @@ pub enum ClientFilter {
     /// Every client.
     All,
     /// The client with exactly this source address (a peer's
-    /// [`local_addr`](super::peer::TestPeer::local_addr)).
+    /// [`local_addr`](crate::peer::TestPeer::local_addr)).
     Addr(SocketAddr),
     /// Any client for which the predicate returns true.
     Predicate(Arc<dyn Fn(SocketAddr) -> bool + Send + Sync>),

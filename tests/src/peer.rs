@@ -11,7 +11,7 @@
 //!   TWCC receiver);
 //! * optionally publishes an audio and a video track (stream id = the peer's name) and,
 //!   once [`TestPeer::start_sending`] is called, sends synthetic frames from
-//!   [`frames`](super::frames) — Opus every 20 ms, video every 33 ms, a keyframe every 3 s
+//!   [`frames`](crate::frames) — Opus every 20 ms, video every 33 ms, a keyframe every 3 s
 //!   and whenever a PLI/FIR for its video SSRC arrives;
 //! * records everything it receives per remote track ([`ReceivedTrack`]) and, through a
 //!   wire-side interceptor, per SSRC as it came off the wire ([`WireStats`]) — including
@@ -82,7 +82,7 @@ use webrtc::runtime::{
 pub use rtc::peer_connection::transport::RTCDtlsTransportState;
 pub use webrtc::peer_connection::RTCPeerConnectionState;
 
-use super::frames::{self, Codec};
+use crate::frames::{self, Codec};
 
 /// Payload type of Opus.
 pub const PT_OPUS: u8 = 111;
@@ -1082,7 +1082,7 @@ impl TestPeer {
     }
 
     /// The peer's UDP socket address (its host candidate) — what a server or a
-    /// [`LossyProxy`](super::proxy::LossyProxy) sees as the client address.
+    /// [`LossyProxy`](crate::proxy::LossyProxy) sees as the client address.
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.bound.lock().expect("bound").first().copied()
     }

@@ -1,0 +1,95 @@
+//! The `confab` server assembled from its crates: configuration in, the
+//! media plane (`sfu`), the XMPP server and focus (`signaling`) and the
+//! HTTP front (`/xmpp-websocket`, `/health`) running.
+//!
+//! Wiring only: every service lives in its own crate. The binary and the
+//! end-to-end tests both start Confab through [`start`].
+
+pub mod config;
+mod http;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::config::Config;
+
+/// A running Confab.
+pub struct Running {
+    /// The media plane.
+    pub sfu: sfu::SfuHandle,
+    /// The XMPP server.
+    pub signaling: signaling::net::Signaling,
+    /// Where the HTTP server listens.
+    pub http_addr: SocketAddr,
+    /// Where the XMPP TCP listener listens.
+    pub xmpp_addr: SocketAddr,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stop the listeners (media workers stop when the last handle goes).
+    pub fn stop(self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Start every service of `config`.
+pub async fn start(config: &Config) -> anyhow::Result<Running> {
+    let (sfu, mut room_events) = sfu::SfuHandle::start(config.sfu_config()).context("starting the media plane")?;
+    let room_log = tokio::spawn(async move {
+        while let Some(ev) = room_events.recv().await {
+            tracing::debug!(?ev, "room event");
+        }
+    });
+
+    let x = &config.xmpp;
+    let tls = if !x.tls {
+        None
+    } else {
+        Some(match (&x.cert, &x.key, &x.data_dir) {
+            (Some(cert), Some(key), _) => signaling::tls::TlsIdentity::from_files(cert, key)?,
+            (None, None, Some(dir)) => signaling::tls::TlsIdentity::self_signed_in(dir, &x.domain)?,
+            (None, None, None) => signaling::tls::TlsIdentity::self_signed(&x.domain)?,
+            _ => anyhow::bail!("[xmpp] cert and key go together"),
+        })
+    };
+    let accounts = signaling::auth::Accounts::new(x.accounts.iter().map(|(u, p)| (u.as_str(), p.as_str())))
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let signaling = signaling::net::Signaling::start(
+        signaling::net::SignalingConfig {
+            domain: x.domain.clone(),
+            tcp_bind: SocketAddr::new(x.bind, x.port),
+            tls,
+            require_tls: x.require_tls,
+            allow_anonymous: x.anonymous,
+            accounts: Arc::new(accounts),
+            limits: signaling::xml::Limits::default(),
+        },
+        sfu.clone(),
+    )
+    .await
+    .with_context(|| format!("binding XMPP to {}:{}", x.bind, x.port))?;
+
+    let listener = tokio::net::TcpListener::bind(SocketAddr::new(config.http.bind, config.http.port))
+        .await
+        .with_context(|| format!("binding HTTP to {}:{}", config.http.bind, config.http.port))?;
+    let http_addr = listener.local_addr()?;
+    let app = http::router(signaling.clone());
+    let http_task = tokio::spawn(async move {
+        let service = app.into_make_service_with_connect_info::<SocketAddr>();
+        if let Err(e) = axum::serve(listener, service).await {
+            tracing::error!(error = %e, "HTTP server stopped");
+        }
+    });
+    Ok(Running {
+        xmpp_addr: signaling.tcp_addr(),
+        sfu,
+        signaling,
+        http_addr,
+        tasks: vec![room_log, http_task],
+    })
+}

@@ -1,0 +1,322 @@
+//! A room participant as PROTOCOL.md describes one: an [`XmppClient`] that
+//! joins a room and calls it over Jingle, with a webrtc-rs [`TestPeer`] for
+//! the media and `signaling::call` for the participant's side of the
+//! protocol. It answers the bridge's content-add / content-remove /
+//! session-terminate as a real client would and records what happened.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use minidom::Element;
+use signaling::call::ParticipantCall;
+use xmpp_parsers::jid::BareJid;
+
+use crate::peer::TestPeer;
+use crate::xmpp::XmppClient;
+
+const NS_CLIENT: &str = "jabber:client";
+const NS_MUC: &str = "http://jabber.org/protocol/muc";
+const NS_MUC_USER: &str = "http://jabber.org/protocol/muc#user";
+const NS_JINGLE: &str = "urn:xmpp:jingle:1";
+
+/// What a participant saw.
+#[derive(Debug, Default, Clone)]
+pub struct Seen {
+    /// Occupants present (nick -> presence), as the room reported them.
+    pub occupants: BTreeMap<String, Element>,
+    /// Content names of each content-add, in order.
+    pub content_adds: Vec<Vec<String>>,
+    /// Content names of each content-remove, in order.
+    pub content_removes: Vec<Vec<String>>,
+    /// `(from nick, body)` of groupchat messages.
+    pub chat: Vec<(String, String)>,
+    /// The reason of a session-terminate from the bridge.
+    pub terminated: Option<String>,
+    /// IQ responses to our requests, by id: `(type, the stanza)`.
+    pub responses: BTreeMap<String, Element>,
+    /// Errors this client met handling the bridge's requests.
+    pub problems: Vec<String>,
+}
+
+/// One participant.
+pub struct Participant {
+    /// Its XMPP client.
+    pub xmpp: XmppClient,
+    /// Its WebRTC peer.
+    pub peer: TestPeer,
+    /// Its nick.
+    pub nick: String,
+    room: Option<BareJid>,
+    call: Option<ParticipantCall>,
+    /// What it saw.
+    pub seen: Seen,
+    next_id: u64,
+}
+
+impl Participant {
+    /// A participant that has logged in but not joined.
+    pub fn new(xmpp: XmppClient, peer: TestPeer, nick: &str) -> Participant {
+        Participant {
+            xmpp,
+            peer,
+            nick: nick.to_string(),
+            room: None,
+            call: None,
+            seen: Seen::default(),
+            next_id: 0,
+        }
+    }
+
+    fn id(&mut self) -> String {
+        self.next_id += 1;
+        format!("{}-{}", self.nick, self.next_id)
+    }
+
+    /// The call, once initiated.
+    pub fn call(&self) -> Option<&ParticipantCall> {
+        self.call.as_ref()
+    }
+
+    /// Join `room` (bare JID), with an optional password. Returns the
+    /// error condition if the room refused.
+    pub async fn join(&mut self, room: &str, password: Option<&str>) -> Result<(), String> {
+        let room_jid = BareJid::new(room).map_err(|e| e.to_string())?;
+        let mut x = Element::builder("x", NS_MUC);
+        if let Some(p) = password {
+            x = x.append(Element::builder("password", NS_MUC).append(p).build());
+        }
+        let to = format!("{room}/{}", self.nick);
+        let presence = Element::builder("presence", NS_CLIENT)
+            .attr(nc("to"), to.clone())
+            .append(x.build())
+            .build();
+        self.xmpp.send(presence).await?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let el = self.xmpp.recv(left).await?.ok_or("no answer to the join")?;
+            if el.name() == "presence" && el.attr("from") == Some(to.as_str()) {
+                if el.attr("type") == Some("error") {
+                    return Err(error_condition(&el).unwrap_or_else(|| "error".into()));
+                }
+                let is_self = el
+                    .get_child("x", NS_MUC_USER)
+                    .is_some_and(|x| x.children().any(|c| c.attr("code") == Some("110")));
+                self.handle(el).await;
+                if is_self {
+                    self.room = Some(room_jid);
+                    return Ok(());
+                }
+                continue;
+            }
+            self.handle(el).await;
+        }
+    }
+
+    /// Call the room: session-initiate with the peer's offer, then wait for
+    /// the IQ result and the session-accept, and apply the answer.
+    pub async fn start_call(&mut self) -> Result<(), String> {
+        let room = self.room.clone().ok_or("join first")?;
+        let offer = self.peer.create_offer().await;
+        let sid = format!("sid-{}-{}", self.nick, rand::random::<u32>());
+        let own = self.xmpp.jid().to_string();
+        let (call, jingle) =
+            ParticipantCall::initiate(&sid, &own, &room.to_string(), &offer).map_err(|e| e.to_string())?;
+        self.call = Some(call);
+        let id = self.id();
+        self.send_iq(&room.to_string(), &id, jingle).await?;
+        let ok = self
+            .pump_until(Duration::from_secs(15), |s| {
+                s.seen.responses.contains_key(&id) && s.call.as_ref().is_some_and(|c| c.is_accepted())
+            })
+            .await;
+        let result = self.seen.responses.get(&id).map(|r| r.attr("type").unwrap_or("").to_string());
+        if result.as_deref() != Some("result") {
+            let err = self.seen.responses.get(&id).and_then(error_condition);
+            return Err(format!(
+                "session-initiate answered {result:?} {err:?}; problems: {:?}",
+                self.seen.problems
+            ));
+        }
+        if !ok {
+            return Err(format!("no session-accept; problems: {:?}", self.seen.problems));
+        }
+        Ok(())
+    }
+
+    /// Send an IQ set with `payload` to `to`.
+    pub async fn send_iq(&mut self, to: &str, id: &str, payload: Element) -> Result<(), String> {
+        let iq = Element::builder("iq", NS_CLIENT)
+            .attr(nc("type"), "set")
+            .attr(nc("to"), to)
+            .attr(nc("id"), id)
+            .append(payload)
+            .build();
+        self.xmpp.send(iq).await
+    }
+
+    /// Send an IQ set and wait for its response.
+    pub async fn request(&mut self, to: &str, payload: Element) -> Result<Element, String> {
+        let id = self.id();
+        self.send_iq(to, &id, payload).await?;
+        if !self.pump_until(Duration::from_secs(10), |s| s.seen.responses.contains_key(&id)).await {
+            return Err("no response".into());
+        }
+        self.seen.responses.remove(&id).ok_or_else(|| "no response".into())
+    }
+
+    /// Send a groupchat message to the room.
+    pub async fn say(&mut self, body: &str) -> Result<(), String> {
+        let room = self.room.clone().ok_or("join first")?;
+        let msg = Element::builder("message", NS_CLIENT)
+            .attr(nc("to"), room.to_string())
+            .attr(nc("type"), "groupchat")
+            .append(Element::builder("body", NS_CLIENT).append(body).build())
+            .build();
+        self.xmpp.send(msg).await
+    }
+
+    /// Leave the room.
+    pub async fn leave(&mut self) -> Result<(), String> {
+        let room = self.room.take().ok_or("not in a room")?;
+        let p = Element::builder("presence", NS_CLIENT)
+            .attr(nc("to"), format!("{room}/{}", self.nick))
+            .attr(nc("type"), "unavailable")
+            .build();
+        self.xmpp.send(p).await
+    }
+
+    /// Handle incoming stanzas for `duration`.
+    pub async fn pump(&mut self, duration: Duration) {
+        self.pump_until(duration, |_| false).await;
+    }
+
+    /// Handle incoming stanzas until `done` holds or `timeout` passes;
+    /// returns whether `done` held.
+    pub async fn pump_until(&mut self, timeout: Duration, done: impl Fn(&Participant) -> bool) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if done(self) {
+                return true;
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            match self.xmpp.recv(left.min(Duration::from_millis(100))).await {
+                Ok(Some(el)) => self.handle(el).await,
+                Ok(None) => {}
+                Err(e) => {
+                    self.seen.problems.push(e);
+                    return done(self);
+                }
+            }
+        }
+    }
+
+    async fn handle(&mut self, el: Element) {
+        match el.name() {
+            "presence" => {
+                let Some(from) = el.attr("from") else { return };
+                let Some((_, nick)) = from.split_once('/') else { return };
+                if el.attr("type") == Some("unavailable") {
+                    self.seen.occupants.remove(nick);
+                } else if el.attr("type").is_none() {
+                    self.seen.occupants.insert(nick.to_string(), el.clone());
+                }
+            }
+            "message" => {
+                if el.attr("type") == Some("groupchat") {
+                    if let (Some(from), Some(body)) = (el.attr("from"), el.get_child("body", NS_CLIENT)) {
+                        let nick = from.split_once('/').map(|(_, n)| n).unwrap_or("");
+                        self.seen.chat.push((nick.to_string(), body.text()));
+                    }
+                }
+            }
+            "iq" => match el.attr("type") {
+                Some("result" | "error") => {
+                    if let Some(id) = el.attr("id") {
+                        self.seen.responses.insert(id.to_string(), el.clone());
+                    }
+                }
+                Some("set") => self.bridge_request(el).await,
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+
+    async fn reply(&mut self, iq: &Element) {
+        let mut b = Element::builder("iq", NS_CLIENT).attr(nc("type"), "result");
+        if let Some(from) = iq.attr("from") {
+            b = b.attr(nc("to"), from);
+        }
+        if let Some(id) = iq.attr("id") {
+            b = b.attr(nc("id"), id);
+        }
+        let _ = self.xmpp.send(b.build()).await;
+    }
+
+    async fn bridge_request(&mut self, iq: Element) {
+        let Some(jingle) = iq.get_child("jingle", NS_JINGLE).cloned() else { return };
+        let action = jingle.attr("action").unwrap_or("").to_string();
+        self.reply(&iq).await;
+        let Some(call) = self.call.as_mut() else {
+            self.seen.problems.push(format!("{action} without a call"));
+            return;
+        };
+        match action.as_str() {
+            "session-accept" => match call.on_session_accept(&jingle) {
+                Ok(answer) => self.peer.apply_answer(answer).await,
+                Err(e) => self.seen.problems.push(format!("session-accept: {e}")),
+            },
+            "content-add" => {
+                let offer = match call.on_content_add(&jingle) {
+                    Ok(o) => o,
+                    Err(e) => return self.seen.problems.push(format!("content-add: {e}")),
+                };
+                let answer = self.peer.apply_remote_offer(offer.sdp).await;
+                let Some(call) = self.call.as_mut() else { return };
+                match call.content_accept(&answer) {
+                    Ok(accept) => {
+                        self.seen.content_adds.push(offer.contents);
+                        let room = call.room_jid().to_string();
+                        let id = self.id();
+                        if let Err(e) = self.send_iq(&room, &id, accept).await {
+                            self.seen.problems.push(format!("sending content-accept: {e}"));
+                        }
+                    }
+                    Err(e) => self.seen.problems.push(format!("content-accept: {e}")),
+                }
+            }
+            "content-remove" => match call.on_content_remove(&jingle) {
+                Ok(offer) => {
+                    self.seen.content_removes.push(offer.contents.clone());
+                    let _ = self.peer.apply_remote_offer(offer.sdp).await;
+                }
+                Err(e) => self.seen.problems.push(format!("content-remove: {e}")),
+            },
+            "session-terminate" => {
+                let reason = jingle
+                    .get_child("reason", NS_JINGLE)
+                    .and_then(|r| r.children().find(|c| c.name() != "text").map(|c| c.name().to_string()));
+                let _ = call.on_session_terminate(&jingle);
+                self.seen.terminated = Some(reason.unwrap_or_default());
+            }
+            other => self.seen.problems.push(format!("unexpected {other}")),
+        }
+    }
+}
+
+/// The defined condition of a stanza error.
+pub fn error_condition(stanza: &Element) -> Option<String> {
+    let err = stanza.get_child("error", NS_CLIENT)?;
+    err.children()
+        .find(|c| c.ns() == "urn:ietf:params:xml:ns:xmpp-stanzas" && c.name() != "text")
+        .map(|c| c.name().to_string())
+}
+
+/// An attribute name (the kit's attribute names are all plain words).
+pub fn nc(name: &str) -> minidom::rxml::NcName {
+    minidom::rxml::NcName::try_from(name).expect("attribute names in the kit are NCNames")
+}

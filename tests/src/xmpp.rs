@@ -1,0 +1,324 @@
+//! XMPP clients for tests: one interface over two real clients.
+//!
+//! * TCP: tokio-xmpp's `Client`, with a connector that does STARTTLS
+//!   trusting exactly the certificate Confab presents (tokio-xmpp's own
+//!   connectors check against the system's roots, which a self-signed
+//!   certificate is not in).
+//! * WebSocket: a small RFC 7395 client over tokio-tungstenite that logs
+//!   in as a guest (SASL ANONYMOUS) or with PLAIN, because tokio-xmpp has no
+//!   WebSocket transport.
+//!
+//! Both hand stanzas over as `minidom` elements.
+
+use std::borrow::Cow;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use futures_util::{SinkExt, StreamExt};
+use minidom::Element;
+use tokio::io::BufStream;
+use tokio::net::TcpStream;
+use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_xmpp::connect::ServerConnector;
+use tokio_xmpp::parsers::jid::{FullJid, Jid};
+use tokio_xmpp::parsers::starttls;
+use tokio_xmpp::xmlstream::{initiate_stream, PendingFeaturesRecv, ReadError, StreamHeader, Timeouts, XmppStream, XmppStreamElement};
+use tokio_xmpp::{Client, Event, Stanza};
+
+const NS_FRAMING: &str = "urn:ietf:params:xml:ns:xmpp-framing";
+const NS_SASL: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
+const NS_BIND: &str = "urn:ietf:params:xml:ns:xmpp-bind";
+const NS_STREAM: &str = "http://etherx.jabber.org/streams";
+
+/// STARTTLS to a fixed address, trusting one certificate (PEM).
+#[derive(Clone)]
+pub struct PinnedStartTls {
+    addr: SocketAddr,
+    config: Arc<rustls::ClientConfig>,
+}
+
+impl std::fmt::Debug for PinnedStartTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PinnedStartTls({})", self.addr)
+    }
+}
+
+impl PinnedStartTls {
+    /// Connect to `addr`, trusting `cert_pem` only.
+    pub fn new(addr: SocketAddr, cert_pem: &str) -> PinnedStartTls {
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(cert_pem.as_bytes()) {
+            roots.add(cert.expect("server certificate PEM")).expect("trust the server certificate");
+        }
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        PinnedStartTls {
+            addr,
+            config: Arc::new(config),
+        }
+    }
+}
+
+impl ServerConnector for PinnedStartTls {
+    type Stream = BufStream<tokio_rustls::client::TlsStream<TcpStream>>;
+
+    async fn connect(
+        &self,
+        jid: &Jid,
+        ns: &'static str,
+        timeouts: Timeouts,
+    ) -> Result<(PendingFeaturesRecv<Self::Stream>, sasl::common::ChannelBinding), tokio_xmpp::Error> {
+        let domain = jid.domain().as_str().to_string();
+        let header = || StreamHeader {
+            to: Some(Cow::Owned(domain.clone())),
+            from: None,
+            id: None,
+        };
+        let tcp = TcpStream::connect(self.addr).await?;
+        let pending = initiate_stream(BufStream::new(tcp), ns, header(), timeouts).await?;
+        let (features, mut stream): (_, XmppStream<_>) = pending.recv_features().await?;
+        if !features.can_starttls() {
+            return Err(tokio_xmpp::Error::Disconnected);
+        }
+        stream
+            .send(&XmppStreamElement::Starttls(starttls::Nonza::Request(starttls::Request)))
+            .await?;
+        loop {
+            match stream.next().await.map(|r| r.and_then(|e| e.into_read_error())) {
+                Some(Ok(XmppStreamElement::Starttls(starttls::Nonza::Proceed(_)))) => break,
+                Some(Ok(_)) | Some(Err(ReadError::SoftTimeout)) => {}
+                _ => return Err(tokio_xmpp::Error::Disconnected),
+            }
+        }
+        let tcp = stream.into_inner().into_inner();
+        let name = ServerName::try_from(domain.clone()).map_err(|_| tokio_xmpp::Error::Disconnected)?;
+        let tls = tokio_rustls::TlsConnector::from(self.config.clone())
+            .connect(name, tcp)
+            .await?;
+        let pending = initiate_stream(BufStream::new(tls), ns, header(), timeouts).await?;
+        Ok((pending, sasl::common::ChannelBinding::None))
+    }
+}
+
+/// A logged-in XMPP client.
+pub enum XmppClient {
+    /// tokio-xmpp over TCP.
+    Tcp(Box<Client>, FullJid),
+    /// RFC 7395 WebSocket.
+    Ws(Box<WsClient>),
+}
+
+impl XmppClient {
+    /// Log in over TCP with STARTTLS as `jid` (a configured account; the
+    /// server offers SCRAM-SHA-1, which tokio-xmpp prefers).
+    pub async fn connect_tcp(addr: SocketAddr, cert_pem: &str, jid: &str, password: &str) -> Result<XmppClient, String> {
+        Self::connect_tcp_within(addr, cert_pem, jid, password, Duration::from_secs(20)).await
+    }
+
+    /// [`XmppClient::connect_tcp`], giving up after `timeout` (tokio-xmpp
+    /// retries a refused login instead of reporting it).
+    pub async fn connect_tcp_within(
+        addr: SocketAddr,
+        cert_pem: &str,
+        jid: &str,
+        password: &str,
+        timeout: Duration,
+    ) -> Result<XmppClient, String> {
+        let jid = Jid::new(jid).map_err(|e| e.to_string())?;
+        let mut client = Client::new_with_connector(jid, password, PinnedStartTls::new(addr, cert_pem), Timeouts::tight());
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let ev = tokio::time::timeout_at(deadline, client.next())
+                .await
+                .map_err(|_| "login timed out".to_string())?;
+            match ev {
+                Some(Event::Online { bound_jid, .. }) => {
+                    let full = bound_jid.try_into_full().map_err(|_| "bound a bare JID".to_string())?;
+                    return Ok(XmppClient::Tcp(Box::new(client), full));
+                }
+                Some(Event::Disconnected(e)) => return Err(format!("login failed: {e}")),
+                Some(Event::Stanza(_)) => {}
+                None => return Err("client ended".into()),
+            }
+        }
+    }
+
+    /// Log in over WebSocket at `url` as a guest.
+    pub async fn connect_ws(url: &str, domain: &str) -> Result<XmppClient, String> {
+        Ok(XmppClient::Ws(Box::new(WsClient::connect(url, domain, None).await?)))
+    }
+
+    /// The bound JID.
+    pub fn jid(&self) -> &FullJid {
+        match self {
+            XmppClient::Tcp(_, jid) => jid,
+            XmppClient::Ws(ws) => &ws.jid,
+        }
+    }
+
+    /// Send a stanza.
+    pub async fn send(&mut self, stanza: Element) -> Result<(), String> {
+        match self {
+            XmppClient::Tcp(client, _) => {
+                let stanza = Stanza::try_from(stanza).map_err(|e| format!("not a stanza: {e:?}"))?;
+                client.send_stanza(stanza).await.map(|_| ()).map_err(|e| e.to_string())
+            }
+            XmppClient::Ws(ws) => ws.send_raw(String::from(&stanza)).await,
+        }
+    }
+
+    /// The next stanza, waiting at most `timeout`; `Ok(None)` on timeout.
+    pub async fn recv(&mut self, timeout: Duration) -> Result<Option<Element>, String> {
+        match self {
+            XmppClient::Tcp(client, _) => loop {
+                match tokio::time::timeout(timeout, client.next()).await {
+                    Err(_) => return Ok(None),
+                    Ok(Some(Event::Stanza(s))) => return Ok(Some(Element::from(s))),
+                    Ok(Some(Event::Online { .. })) => {}
+                    Ok(Some(Event::Disconnected(e))) => return Err(format!("disconnected: {e}")),
+                    Ok(None) => return Err("client ended".into()),
+                }
+            },
+            XmppClient::Ws(ws) => ws.recv(timeout).await,
+        }
+    }
+
+    /// End the stream politely.
+    pub async fn close(self) {
+        match self {
+            XmppClient::Tcp(client, _) => {
+                let _ = client.send_end().await;
+            }
+            XmppClient::Ws(mut ws) => {
+                let _ = ws.send_raw(format!("<close xmlns='{NS_FRAMING}'/>")).await;
+            }
+        }
+    }
+}
+
+/// A minimal RFC 7395 client.
+pub struct WsClient {
+    socket: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>,
+    /// The bound JID.
+    pub jid: FullJid,
+}
+
+impl WsClient {
+    /// Open the socket (subprotocol `xmpp`) without logging in.
+    pub async fn open_socket(
+        url: &str,
+    ) -> Result<tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>, String> {
+        let mut request = url.into_client_request().map_err(|e| e.to_string())?;
+        request
+            .headers_mut()
+            .insert("Sec-WebSocket-Protocol", "xmpp".parse().map_err(|_| "header")?);
+        let (socket, response) = tokio_tungstenite::connect_async(request).await.map_err(|e| e.to_string())?;
+        let proto = response.headers().get("Sec-WebSocket-Protocol").and_then(|v| v.to_str().ok());
+        if proto != Some("xmpp") {
+            return Err(format!("server chose subprotocol {proto:?}"));
+        }
+        Ok(socket)
+    }
+
+    /// Connect and log in: ANONYMOUS, or PLAIN with `(user, password)`.
+    pub async fn connect(url: &str, domain: &str, plain: Option<(&str, &str)>) -> Result<WsClient, String> {
+        let socket = Self::open_socket(url).await?;
+        let mut c = WsClient {
+            socket,
+            jid: FullJid::new("nobody@invalid/none").map_err(|e| e.to_string())?,
+        };
+        let t = Duration::from_secs(10);
+        c.open(domain).await?;
+        let features = c.expect(t, "features").await?;
+        let mechs: Vec<String> = features
+            .get_child("mechanisms", NS_SASL)
+            .map(|m| m.children().map(|c| c.text()).collect())
+            .unwrap_or_default();
+        let (mech, data) = match plain {
+            None => ("ANONYMOUS", "=".to_string()),
+            Some((u, p)) => ("PLAIN", base64::engine::general_purpose::STANDARD.encode(format!("\0{u}\0{p}"))),
+        };
+        if !mechs.iter().any(|m| m == mech) {
+            return Err(format!("{mech} not offered: {mechs:?}"));
+        }
+        c.send_raw(format!("<auth xmlns='{NS_SASL}' mechanism='{mech}'>{data}</auth>")).await?;
+        let answer = c.recv(t).await?.ok_or("no SASL answer")?;
+        if answer.name() != "success" {
+            return Err(format!("SASL failed: {}", String::from(&answer)));
+        }
+        c.open(domain).await?;
+        c.expect(t, "features").await?;
+        c.send_raw(format!(
+            "<iq xmlns='jabber:client' type='set' id='bind1'><bind xmlns='{NS_BIND}'><resource>ws</resource></bind></iq>"
+        ))
+        .await?;
+        let result = c.expect(t, "iq").await?;
+        let jid = result
+            .get_child("bind", NS_BIND)
+            .and_then(|b| b.get_child("jid", NS_BIND))
+            .map(|j| j.text())
+            .ok_or_else(|| format!("bind failed: {}", String::from(&result)))?;
+        c.jid = FullJid::new(&jid).map_err(|e| e.to_string())?;
+        Ok(c)
+    }
+
+    async fn open(&mut self, domain: &str) -> Result<(), String> {
+        self.send_raw(format!("<open xmlns='{NS_FRAMING}' to='{domain}' version='1.0'/>")).await?;
+        let open = self.expect(Duration::from_secs(10), "open").await?;
+        if open.ns() != NS_FRAMING {
+            return Err("bad <open/>".into());
+        }
+        Ok(())
+    }
+
+    async fn expect(&mut self, timeout: Duration, name: &str) -> Result<Element, String> {
+        let el = self.recv(timeout).await?.ok_or_else(|| format!("no <{name}/>"))?;
+        if el.name() != name {
+            return Err(format!("expected <{name}/>, got {}", String::from(&el)));
+        }
+        Ok(el)
+    }
+
+    /// Send one message as is.
+    pub async fn send_raw(&mut self, text: String) -> Result<(), String> {
+        self.socket.send(WsMessage::Text(text.into())).await.map_err(|e| e.to_string())
+    }
+
+    /// Send one binary message as is (for invalid UTF-8 tests).
+    pub async fn send_bytes(&mut self, data: Vec<u8>) -> Result<(), String> {
+        self.socket.send(WsMessage::Binary(data.into())).await.map_err(|e| e.to_string())
+    }
+
+    /// The next element; `Ok(None)` on timeout; `Err` when the socket
+    /// closed or a stream error arrived (its text is the error).
+    pub async fn recv(&mut self, timeout: Duration) -> Result<Option<Element>, String> {
+        loop {
+            let msg = match tokio::time::timeout(timeout, self.socket.next()).await {
+                Err(_) => return Ok(None),
+                Ok(None) => return Err("socket closed".into()),
+                Ok(Some(Err(e))) => return Err(e.to_string()),
+                Ok(Some(Ok(m))) => m,
+            };
+            let text = match msg {
+                WsMessage::Text(t) => t.to_string(),
+                WsMessage::Close(_) => return Err("socket closed".into()),
+                _ => continue,
+            };
+            let el: Element = text.parse().map_err(|e| format!("bad XML from server: {e}: {text}"))?;
+            if el.is("error", NS_STREAM) {
+                return Err(format!("stream error: {text}"));
+            }
+            return Ok(Some(el));
+        }
+    }
+}
