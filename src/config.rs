@@ -239,6 +239,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_readme_example_is_valid() {
+        let readme = include_str!("../README.md");
+        let start = readme.find("```toml\n").expect("the README has a TOML example") + 8;
+        let len = readme[start..].find("```").expect("closed");
+        let cfg: Config = toml::from_str(&readme[start..start + len]).expect("the README's example parses");
+        assert_eq!(cfg.xmpp.domain, "localhost");
+        assert!(cfg.xmpp.accounts.contains_key("alice"));
+    }
+
+    #[test]
     fn file_then_flags() {
         let cfg: Config = toml::from_str("[media]\nworkers = 3\nport = 20000\n").expect("valid toml");
         assert_eq!(cfg.media.workers, 3);

@@ -204,9 +204,13 @@ impl Signaling {
             while let Some(out) = c2s.poll_output() {
                 match out {
                     Output::Data(data) => {
+                        let len = data.len();
                         match tokio::time::timeout(WRITE_TIMEOUT, transport.send(data)).await {
-                            Ok(Ok(())) => {}
-                            _ => break 'conn,
+                            Ok(Ok(())) => tracing::trace!(conn, len, "written"),
+                            other => {
+                                tracing::debug!(conn, ?other, "write failed");
+                                break 'conn;
+                            }
                         }
                     }
                     Output::StartTls => {

@@ -195,6 +195,11 @@ impl StreamFramer {
             }
             _ => {}
         }
+        if matches!(ev, RawEvent::Text(..)) && self.depth == 1 {
+            // Text between stanzas (whitespace keepalives): nothing to
+            // keep, and keeping it would grow the stream root forever.
+            return Ok(());
+        }
         let head_closed = matches!(ev, RawEvent::ElementHeadClose(..));
         let foot = matches!(ev, RawEvent::ElementFoot(..));
         if foot && self.depth == 0 {
@@ -357,6 +362,20 @@ mod tests {
             assert!(matches!(&out[2], Frame::Stanza(p) if p.name() == "presence"));
             assert_eq!(out[3], Frame::Close);
         }
+    }
+
+    #[test]
+    fn whitespace_keepalives_are_not_kept() {
+        let mut f = StreamFramer::new(Limits::default());
+        f.feed(HEADER.as_bytes()).unwrap();
+        for _ in 0..100_000 {
+            f.feed(b" \n").unwrap();
+        }
+        f.feed(b"<presence/>").unwrap();
+        assert!(matches!(f.poll(), Some(Frame::Open(_))));
+        assert!(matches!(f.poll(), Some(Frame::Stanza(_))));
+        let root_text = f.tree.top().map(|r| r.text().len()).unwrap_or(0);
+        assert_eq!(root_text, 0, "the stream root must not collect keepalives");
     }
 
     #[test]

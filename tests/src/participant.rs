@@ -36,6 +36,8 @@ pub struct Seen {
     pub responses: BTreeMap<String, Element>,
     /// Errors this client met handling the bridge's requests.
     pub problems: Vec<String>,
+    /// XEP-0353 `<proceed/>` ids received.
+    pub proceeds: Vec<String>,
 }
 
 /// One participant.
@@ -146,8 +148,13 @@ impl Participant {
 
     /// Send an IQ set with `payload` to `to`.
     pub async fn send_iq(&mut self, to: &str, id: &str, payload: Element) -> Result<(), String> {
+        self.send_iq_of("set", to, id, payload).await
+    }
+
+    /// Send an IQ of `kind` (`get`/`set`) with `payload` to `to`.
+    pub async fn send_iq_of(&mut self, kind: &str, to: &str, id: &str, payload: Element) -> Result<(), String> {
         let iq = Element::builder("iq", NS_CLIENT)
-            .attr(nc("type"), "set")
+            .attr(nc("type"), kind)
             .attr(nc("to"), to)
             .attr(nc("id"), id)
             .append(payload)
@@ -157,8 +164,13 @@ impl Participant {
 
     /// Send an IQ set and wait for its response.
     pub async fn request(&mut self, to: &str, payload: Element) -> Result<Element, String> {
+        self.request_of("set", to, payload).await
+    }
+
+    /// Send an IQ of `kind` and wait for its response.
+    pub async fn request_of(&mut self, kind: &str, to: &str, payload: Element) -> Result<Element, String> {
         let id = self.id();
-        self.send_iq(to, &id, payload).await?;
+        self.send_iq_of(kind, to, &id, payload).await?;
         if !self.pump_until(Duration::from_secs(10), |s| s.seen.responses.contains_key(&id)).await {
             return Err("no response".into());
         }
@@ -174,6 +186,37 @@ impl Participant {
             .append(Element::builder("body", NS_CLIENT).append(body).build())
             .build();
         self.xmpp.send(msg).await
+    }
+
+    /// XEP-0353: propose a call with `sid` to the room.
+    pub async fn propose(&mut self, sid: &str) -> Result<(), String> {
+        let room = self.room.clone().ok_or("join first")?;
+        let msg = Element::builder("message", NS_CLIENT)
+            .attr(nc("to"), room.to_string())
+            .append(
+                Element::builder("propose", "urn:xmpp:jingle-message:0")
+                    .attr(nc("id"), sid)
+                    .append(
+                        Element::builder("description", "urn:xmpp:jingle:apps:rtp:1")
+                            .attr(nc("media"), "video")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build();
+        self.xmpp.send(msg).await
+    }
+
+    /// End the call with `session-terminate` (`<success/>`).
+    pub async fn hang_up(&mut self) -> Result<(), String> {
+        let call = self.call.as_mut().ok_or("no call")?;
+        let jingle = call.terminate(xmpp_parsers::jingle::Reason::Success);
+        let room = call.room_jid().to_string();
+        let reply = self.request(&room, jingle).await?;
+        match reply.attr("type") {
+            Some("result") => Ok(()),
+            _ => Err(format!("session-terminate refused: {}", String::from(&reply))),
+        }
     }
 
     /// Leave the room.
@@ -226,6 +269,9 @@ impl Participant {
                 }
             }
             "message" => {
+                if let Some(p) = el.get_child("proceed", "urn:xmpp:jingle-message:0") {
+                    self.seen.proceeds.push(p.attr("id").unwrap_or("").to_string());
+                }
                 if el.attr("type") == Some("groupchat") {
                     if let (Some(from), Some(body)) = (el.attr("from"), el.get_child("body", NS_CLIENT)) {
                         let nick = from.split_once('/').map(|(_, n)| n).unwrap_or("");

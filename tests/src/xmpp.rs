@@ -1,9 +1,9 @@
 //! XMPP clients for tests: one interface over two real clients.
 //!
-//! * TCP: tokio-xmpp's `Client`, with a connector that does STARTTLS
-//!   trusting exactly the certificate Confab presents (tokio-xmpp's own
-//!   connectors check against the system's roots, which a self-signed
-//!   certificate is not in).
+//! * TCP: tokio-xmpp's XML stream and SASL login, with a connector that
+//!   does STARTTLS trusting exactly the certificate Confab presents
+//!   (tokio-xmpp's own connectors check against the system's roots, which a
+//!   self-signed certificate is not in).
 //! * WebSocket: a small RFC 7395 client over tokio-tungstenite that logs
 //!   in as a guest (SASL ANONYMOUS) or with PLAIN, because tokio-xmpp has no
 //!   WebSocket transport.
@@ -29,7 +29,7 @@ use tokio_xmpp::connect::ServerConnector;
 use tokio_xmpp::parsers::jid::{FullJid, Jid};
 use tokio_xmpp::parsers::starttls;
 use tokio_xmpp::xmlstream::{initiate_stream, PendingFeaturesRecv, ReadError, StreamHeader, Timeouts, XmppStream, XmppStreamElement};
-use tokio_xmpp::{Client, Event, Stanza};
+use tokio_xmpp::Stanza;
 
 const NS_FRAMING: &str = "urn:ietf:params:xml:ns:xmpp-framing";
 const NS_SASL: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
@@ -113,9 +113,20 @@ impl ServerConnector for PinnedStartTls {
 /// A logged-in XMPP client.
 pub enum XmppClient {
     /// tokio-xmpp over TCP.
-    Tcp(Box<Client>, FullJid),
+    Tcp(Box<TcpClient>),
     /// RFC 7395 WebSocket.
     Ws(Box<WsClient>),
+}
+
+/// A tokio-xmpp XML stream over TCP with STARTTLS, logged in and bound.
+///
+/// It drives tokio-xmpp's stream, STARTTLS connector and SASL directly
+/// rather than through its `Client`, whose background workers now and then
+/// held back a received stanza until the next one arrived when the
+/// machine was busy; a test client must see every stanza when it arrives.
+pub struct TcpClient {
+    stream: XmppStream<<PinnedStartTls as ServerConnector>::Stream>,
+    jid: FullJid,
 }
 
 impl XmppClient {
@@ -125,8 +136,7 @@ impl XmppClient {
         Self::connect_tcp_within(addr, cert_pem, jid, password, Duration::from_secs(20)).await
     }
 
-    /// [`XmppClient::connect_tcp`], giving up after `timeout` (tokio-xmpp
-    /// retries a refused login instead of reporting it).
+    /// [`XmppClient::connect_tcp`], giving up after `timeout`.
     pub async fn connect_tcp_within(
         addr: SocketAddr,
         cert_pem: &str,
@@ -135,21 +145,55 @@ impl XmppClient {
         timeout: Duration,
     ) -> Result<XmppClient, String> {
         let jid = Jid::new(jid).map_err(|e| e.to_string())?;
-        let mut client = Client::new_with_connector(jid, password, PinnedStartTls::new(addr, cert_pem), Timeouts::tight());
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let ev = tokio::time::timeout_at(deadline, client.next())
+        let login = async {
+            let connector = PinnedStartTls::new(addr, cert_pem);
+            let (pending, binding) = connector
+                .connect(&jid, "jabber:client", Timeouts::tight())
                 .await
-                .map_err(|_| "login timed out".to_string())?;
-            match ev {
-                Some(Event::Online { bound_jid, .. }) => {
-                    let full = bound_jid.try_into_full().map_err(|_| "bound a bare JID".to_string())?;
-                    return Ok(XmppClient::Tcp(Box::new(client), full));
-                }
-                Some(Event::Disconnected(e)) => return Err(format!("login failed: {e}")),
-                Some(Event::Stanza(_)) => {}
-                None => return Err("client ended".into()),
-            }
+                .map_err(|e| format!("connect: {e}"))?;
+            let (features, stream): (_, XmppStream<_>) =
+                pending.recv_features().await.map_err(|e| format!("features: {e}"))?;
+            let user = jid.node().map(|n| n.to_string()).unwrap_or_default();
+            let creds = sasl::common::Credentials::default()
+                .with_username(user)
+                .with_password(password)
+                .with_channel_binding(binding);
+            let initiating = tokio_xmpp::client_login(stream, features.sasl_mechanisms, creds)
+                .await
+                .map_err(|e| format!("login failed: {e}"))?;
+            let pending = initiating
+                .send_header(StreamHeader {
+                    to: Some(Cow::Owned(jid.domain().to_string())),
+                    from: None,
+                    id: None,
+                })
+                .await
+                .map_err(|e| format!("restart: {e}"))?;
+            let (_, stream): (_, XmppStream<_>) = pending.recv_features().await.map_err(|e| format!("features: {e}"))?;
+            let mut client = TcpClient {
+                stream,
+                jid: FullJid::new("nobody@invalid/none").map_err(|e| e.to_string())?,
+            };
+            let resource = jid.resource().map(|r| r.to_string()).unwrap_or_else(|| "tcp".into());
+            let bind: Element = format!(
+                "<iq xmlns='jabber:client' type='set' id='bind1'><bind xmlns='{NS_BIND}'><resource>{resource}</resource></bind></iq>"
+            )
+            .parse()
+            .map_err(|e| format!("{e}"))?;
+            client.send(bind).await?;
+            let result = client.recv(Duration::from_secs(10)).await?.ok_or("no bind result")?;
+            let bound = result
+                .get_child("bind", NS_BIND)
+                .and_then(|b| b.get_child("jid", NS_BIND))
+                .map(|j| j.text())
+                .ok_or_else(|| format!("bind failed: {}", String::from(&result)))?;
+            client.jid = FullJid::new(&bound).map_err(|e| e.to_string())?;
+            Ok::<_, String>(client)
+        };
+        match tokio::time::timeout(timeout, login).await {
+            Ok(Ok(client)) => Ok(XmppClient::Tcp(Box::new(client))),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err("login timed out".into()),
         }
     }
 
@@ -161,7 +205,7 @@ impl XmppClient {
     /// The bound JID.
     pub fn jid(&self) -> &FullJid {
         match self {
-            XmppClient::Tcp(_, jid) => jid,
+            XmppClient::Tcp(c) => &c.jid,
             XmppClient::Ws(ws) => &ws.jid,
         }
     }
@@ -169,10 +213,7 @@ impl XmppClient {
     /// Send a stanza.
     pub async fn send(&mut self, stanza: Element) -> Result<(), String> {
         match self {
-            XmppClient::Tcp(client, _) => {
-                let stanza = Stanza::try_from(stanza).map_err(|e| format!("not a stanza: {e:?}"))?;
-                client.send_stanza(stanza).await.map(|_| ()).map_err(|e| e.to_string())
-            }
+            XmppClient::Tcp(c) => c.send(stanza).await,
             XmppClient::Ws(ws) => ws.send_raw(String::from(&stanza)).await,
         }
     }
@@ -180,15 +221,7 @@ impl XmppClient {
     /// The next stanza, waiting at most `timeout`; `Ok(None)` on timeout.
     pub async fn recv(&mut self, timeout: Duration) -> Result<Option<Element>, String> {
         match self {
-            XmppClient::Tcp(client, _) => loop {
-                match tokio::time::timeout(timeout, client.next()).await {
-                    Err(_) => return Ok(None),
-                    Ok(Some(Event::Stanza(s))) => return Ok(Some(Element::from(s))),
-                    Ok(Some(Event::Online { .. })) => {}
-                    Ok(Some(Event::Disconnected(e))) => return Err(format!("disconnected: {e}")),
-                    Ok(None) => return Err("client ended".into()),
-                }
-            },
+            XmppClient::Tcp(c) => c.recv(timeout).await,
             XmppClient::Ws(ws) => ws.recv(timeout).await,
         }
     }
@@ -196,11 +229,38 @@ impl XmppClient {
     /// End the stream politely.
     pub async fn close(self) {
         match self {
-            XmppClient::Tcp(client, _) => {
-                let _ = client.send_end().await;
+            XmppClient::Tcp(mut c) => {
+                let _ = SinkExt::<&XmppStreamElement>::close(&mut c.stream).await;
             }
             XmppClient::Ws(mut ws) => {
                 let _ = ws.send_raw(format!("<close xmlns='{NS_FRAMING}'/>")).await;
+            }
+        }
+    }
+}
+
+impl TcpClient {
+    async fn send(&mut self, stanza: Element) -> Result<(), String> {
+        let stanza = Stanza::try_from(stanza).map_err(|e| format!("not a stanza: {e:?}"))?;
+        self.stream
+            .send(&XmppStreamElement::Stanza(stanza))
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn recv(&mut self, timeout: Duration) -> Result<Option<Element>, String> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let next = match tokio::time::timeout_at(deadline, self.stream.next()).await {
+                Err(_) => return Ok(None),
+                Ok(next) => next,
+            };
+            match next.map(|r| r.and_then(|e| e.into_read_error())) {
+                Some(Ok(XmppStreamElement::Stanza(s))) => return Ok(Some(Element::from(s))),
+                Some(Ok(XmppStreamElement::StreamError(e))) => return Err(format!("stream error: {e:?}")),
+                Some(Ok(_)) | Some(Err(ReadError::SoftTimeout)) => {}
+                Some(Err(e)) => return Err(format!("read: {e}")),
+                None => return Err("stream ended".into()),
             }
         }
     }
