@@ -360,3 +360,91 @@ impl Server {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server() -> Server {
+        Server::new(RouterConfig {
+            domain: "localhost".into(),
+            muc: MucLimits::default(),
+            focus: FocusLimits::default(),
+        })
+    }
+
+    fn stanza(xml: &str) -> Element {
+        xml.parse().expect("test stanza")
+    }
+
+    fn outputs(s: &mut Server) -> Vec<ServerOutput> {
+        std::iter::from_fn(|| s.poll_output()).collect()
+    }
+
+    fn delivered(out: &[ServerOutput]) -> Vec<(ConnId, &Element)> {
+        out.iter()
+            .filter_map(|o| match o {
+                ServerOutput::Deliver { conn, stanza } => Some((*conn, stanza)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn routes_between_users_and_answers_for_the_server() {
+        let mut s = server();
+        s.bound(1, FullJid::new("a@localhost/x").unwrap());
+        s.bound(2, FullJid::new("b@localhost/y").unwrap());
+        // A message to a bare JID reaches the user's session.
+        s.stanza(1, stanza("<message xmlns='jabber:client' from='a@localhost/x' to='b@localhost'><body>hi</body></message>"));
+        let out = outputs(&mut s);
+        assert_eq!(delivered(&out).len(), 1);
+        assert_eq!(delivered(&out)[0].0, 2);
+        // Ping.
+        s.stanza(1, stanza("<iq xmlns='jabber:client' from='a@localhost/x' to='localhost' type='get' id='p'><ping xmlns='urn:xmpp:ping'/></iq>"));
+        let out = outputs(&mut s);
+        assert_eq!(delivered(&out)[0].1.attr("type"), Some("result"));
+        // No federation.
+        s.stanza(1, stanza("<message xmlns='jabber:client' from='a@localhost/x' to='z@example.org'><body>hi</body></message>"));
+        let out = outputs(&mut s);
+        let err = delivered(&out)[0].1;
+        assert_eq!(err.attr("type"), Some("error"));
+        assert!(err.get_child("error", NS_CLIENT).unwrap().has_child("remote-server-not-found", NS_STANZA_ERRORS));
+        // An IQ to an offline full JID is answered with an error.
+        s.stanza(1, stanza("<iq xmlns='jabber:client' from='a@localhost/x' to='c@localhost/q' type='get' id='v'><query xmlns='jabber:iq:version'/></iq>"));
+        let out = outputs(&mut s);
+        assert_eq!(delivered(&out)[0].1.attr("type"), Some("error"));
+    }
+
+    #[test]
+    fn a_second_session_with_the_same_jid_replaces_the_first() {
+        let mut s = server();
+        let jid = FullJid::new("a@localhost/x").unwrap();
+        s.bound(1, jid.clone());
+        s.bound(2, jid);
+        let out = outputs(&mut s);
+        assert!(out
+            .iter()
+            .any(|o| matches!(o, ServerOutput::Disconnect { conn: 1, condition: "conflict" })));
+        assert_eq!(s.sessions(), 1);
+    }
+
+    #[test]
+    fn jingle_from_a_non_occupant_is_refused_and_from_an_occupant_reaches_the_focus() {
+        let mut s = server();
+        s.bound(1, FullJid::new("a@localhost/x").unwrap());
+        let jingle = "<iq xmlns='jabber:client' from='a@localhost/x' to='r@conference.localhost' type='set' id='j'>\
+                      <jingle xmlns='urn:xmpp:jingle:1' action='session-accept' sid='nope'/></iq>";
+        s.stanza(1, stanza(jingle));
+        let out = outputs(&mut s);
+        let e = delivered(&out)[0].1.get_child("error", NS_CLIENT).unwrap();
+        assert!(e.has_child("not-acceptable", NS_STANZA_ERRORS));
+        s.stanza(1, stanza("<presence xmlns='jabber:client' from='a@localhost/x' to='r@conference.localhost/a'><x xmlns='http://jabber.org/protocol/muc'/></presence>"));
+        outputs(&mut s);
+        s.stanza(1, stanza(jingle));
+        let out = outputs(&mut s);
+        let e = delivered(&out)[0].1.get_child("error", NS_CLIENT).unwrap();
+        assert!(e.has_child("item-not-found", NS_STANZA_ERRORS));
+        assert!(e.has_child("unknown-session", NS_JINGLE_ERRORS));
+    }
+}

@@ -110,6 +110,16 @@ impl ServerConnector for PinnedStartTls {
     }
 }
 
+/// The JID in a resource-binding result.
+fn bound_jid(result: &Element) -> Result<FullJid, String> {
+    let jid = result
+        .get_child("bind", NS_BIND)
+        .and_then(|b| b.get_child("jid", NS_BIND))
+        .map(|j| j.text())
+        .ok_or_else(|| format!("bind failed: {}", String::from(result)))?;
+    FullJid::new(&jid).map_err(|e| e.to_string())
+}
+
 /// A logged-in XMPP client.
 pub enum XmppClient {
     /// tokio-xmpp over TCP.
@@ -182,12 +192,7 @@ impl XmppClient {
             .map_err(|e| format!("{e}"))?;
             client.send(bind).await?;
             let result = client.recv(Duration::from_secs(10)).await?.ok_or("no bind result")?;
-            let bound = result
-                .get_child("bind", NS_BIND)
-                .and_then(|b| b.get_child("jid", NS_BIND))
-                .map(|j| j.text())
-                .ok_or_else(|| format!("bind failed: {}", String::from(&result)))?;
-            client.jid = FullJid::new(&bound).map_err(|e| e.to_string())?;
+            client.jid = bound_jid(&result)?;
             Ok::<_, String>(client)
         };
         match tokio::time::timeout(timeout, login).await {
@@ -323,12 +328,7 @@ impl WsClient {
         ))
         .await?;
         let result = c.expect(t, "iq").await?;
-        let jid = result
-            .get_child("bind", NS_BIND)
-            .and_then(|b| b.get_child("jid", NS_BIND))
-            .map(|j| j.text())
-            .ok_or_else(|| format!("bind failed: {}", String::from(&result)))?;
-        c.jid = FullJid::new(&jid).map_err(|e| e.to_string())?;
+        c.jid = bound_jid(&result)?;
         Ok(c)
     }
 
