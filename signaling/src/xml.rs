@@ -8,7 +8,7 @@
 //! - rxml is a *restricted* XML parser: no DTD, no entity declarations, no
 //!   processing instructions; a DOCTYPE or an unknown entity is an error
 //!   ([`XmlError::RestrictedXml`]), never an expansion;
-//! - each stanza's size, nesting depth and attribute count are counted as
+//! - each stanza's size, nesting depth, attribute and child counts are counted as
 //!   it is parsed, before anything is built past the limit
 //!   ([`XmlError::PolicyViolation`]);
 //! - anything else malformed, including invalid UTF-8, is
@@ -32,6 +32,8 @@ pub struct Limits {
     pub max_depth: usize,
     /// Attributes on one element.
     pub max_attributes: usize,
+    /// Child elements of one element inside a stanza.
+    pub max_children: usize,
     /// Bytes in one name, attribute value or text run (rxml's own bound).
     pub max_token_bytes: usize,
 }
@@ -42,6 +44,7 @@ impl Default for Limits {
             max_stanza_bytes: 256 * 1024,
             max_depth: 32,
             max_attributes: 64,
+            max_children: 8192,
             max_token_bytes: 64 * 1024,
         }
     }
@@ -73,6 +76,32 @@ impl XmlError {
     }
 }
 
+/// Child counts of the open elements, so that no element gets more
+/// children than [`Limits::max_children`].
+#[derive(Default)]
+struct ChildCounts(Vec<usize>);
+
+impl ChildCounts {
+    /// An element opens; `count_in_parent`: its parent's children are
+    /// bounded (not the stream root's, whose children are the stanzas).
+    fn open(&mut self, max: usize, count_in_parent: bool) -> Result<(), XmlError> {
+        if count_in_parent {
+            if let Some(siblings) = self.0.last_mut() {
+                *siblings += 1;
+                if *siblings > max {
+                    return Err(XmlError::PolicyViolation(format!("more than {max} child elements")));
+                }
+            }
+        }
+        self.0.push(0);
+        Ok(())
+    }
+
+    fn close(&mut self) {
+        self.0.pop();
+    }
+}
+
 /// What the framer produced.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Frame {
@@ -97,6 +126,7 @@ pub struct StreamFramer {
     /// Open elements (0: before the stream header).
     depth: usize,
     attributes: usize,
+    children: ChildCounts,
     opened: bool,
     closed: bool,
     out: std::collections::VecDeque<Frame>,
@@ -114,6 +144,7 @@ impl StreamFramer {
             stanza_bytes: 0,
             depth: 0,
             attributes: 0,
+            children: ChildCounts::default(),
             opened: false,
             closed: false,
             out: Default::default(),
@@ -180,6 +211,9 @@ impl StreamFramer {
                         self.limits.max_depth
                     )));
                 }
+                // Depth 1 is the stream root, 2 a stanza: count from the
+                // stanza's children down.
+                self.children.open(self.limits.max_children, self.depth >= 3)?;
             }
             RawEvent::Attribute(..) => {
                 self.attributes += 1;
@@ -192,6 +226,7 @@ impl StreamFramer {
             }
             RawEvent::ElementFoot(..) => {
                 self.depth = self.depth.saturating_sub(1);
+                self.children.close();
             }
             _ => {}
         }
@@ -241,6 +276,7 @@ pub fn parse_frame(limits: &Limits, message: &[u8]) -> Result<Frame, XmlError> {
     let mut rest = message;
     let mut depth = 0usize;
     let mut attributes = 0usize;
+    let mut children = ChildCounts::default();
     loop {
         match parser.parse(&mut rest, true) {
             Ok(Some(ev)) => {
@@ -254,6 +290,7 @@ pub fn parse_frame(limits: &Limits, message: &[u8]) -> Result<Frame, XmlError> {
                                 limits.max_depth
                             )));
                         }
+                        children.open(limits.max_children, depth >= 2)?;
                     }
                     RawEvent::Attribute(..) => {
                         attributes += 1;
@@ -264,7 +301,10 @@ pub fn parse_frame(limits: &Limits, message: &[u8]) -> Result<Frame, XmlError> {
                             )));
                         }
                     }
-                    RawEvent::ElementFoot(..) => depth = depth.saturating_sub(1),
+                    RawEvent::ElementFoot(..) => {
+                        depth = depth.saturating_sub(1);
+                        children.close();
+                    }
                     _ => {}
                 }
                 tree.process_event(ev)
@@ -362,6 +402,21 @@ mod tests {
             assert!(matches!(&out[2], Frame::Stanza(p) if p.name() == "presence"));
             assert_eq!(out[3], Frame::Close);
         }
+    }
+
+    #[test]
+    fn too_many_children_are_refused() {
+        let many = format!("<message xmlns='jabber:client'>{}</message>", "<a/>".repeat(10_000));
+        let err = parse_frame(&Limits::default(), many.as_bytes()).err();
+        assert!(matches!(err, Some(XmlError::PolicyViolation(_))), "{err:?}");
+        let doc = format!("{HEADER}{many}");
+        let (_, err) = frames(&[doc.as_bytes()]);
+        assert!(matches!(err, Some(XmlError::PolicyViolation(_))), "{err:?}");
+        // Many stanzas (children of the stream root) are fine.
+        let doc = format!("{HEADER}{}", "<presence/>".repeat(10_000));
+        let (out, err) = frames(&[doc.as_bytes()]);
+        assert_eq!(err, None);
+        assert_eq!(out.len(), 10_001);
     }
 
     #[test]
