@@ -136,9 +136,6 @@ pub struct Focus {
     calls: HashMap<CallId, Call>,
     by_participant: HashMap<(BareJid, FullJid), CallId>,
     by_endpoint: HashMap<EndpointId, CallId>,
-    /// Owner occupant JID (`room/nick`) of each endpoint, for the owner
-    /// extension on forwarded sources.
-    owners: HashMap<EndpointId, String>,
     next_call: CallId,
     next_iq: u64,
     out: VecDeque<FocusOutput>,
@@ -183,7 +180,6 @@ impl Focus {
             calls: HashMap::new(),
             by_participant: HashMap::new(),
             by_endpoint: HashMap::new(),
-            owners: HashMap::new(),
             next_call: 1,
             next_iq: 1,
             out: VecDeque::new(),
@@ -204,6 +200,13 @@ impl Focus {
     pub fn endpoint_of(&self, room: &BareJid, participant: &FullJid) -> Option<EndpointId> {
         let id = self.by_participant.get(&(room.clone(), participant.clone()))?;
         self.calls.get(id)?.endpoint
+    }
+
+    /// The occupant JID (`room/nick`) whose call owns `endpoint`, for the
+    /// owner extension on forwarded sources.
+    fn owner_of(&self, endpoint: EndpointId) -> Option<String> {
+        let call = self.calls.get(self.by_endpoint.get(&endpoint)?)?;
+        Some(format!("{}/{}", call.room, call.nick))
     }
 
     fn send(&mut self, el: Element) {
@@ -365,7 +368,6 @@ impl Focus {
         c.endpoint = Some(endpoint);
         c.state = CallState::Active;
         self.by_endpoint.insert(endpoint, call);
-        self.owners.insert(endpoint, format!("{}/{}", c.room, c.nick));
         let accept = match sdp_to_session(&answer.to_sdp_string(), Role::Responder) {
             Ok(s) => s,
             Err(e) => {
@@ -444,7 +446,6 @@ impl Focus {
                     c.endpoint = None;
                 }
                 self.by_endpoint.remove(&endpoint);
-                self.owners.remove(&endpoint);
                 self.end_call(call, Some((condition, text)));
             }
         }
@@ -496,19 +497,19 @@ impl Focus {
 
     fn send_add(&mut self, call: CallId, offer: Session, added: Vec<OutgoingTrack>) {
         let iq = self.iq_id();
-        let Some(c) = self.calls.get_mut(&call) else { return };
         let names: Vec<String> = added.iter().map(|t| t.mid.clone()).collect();
         let mut contents = Vec::new();
         for t in &added {
             let Some(content) = offer.contents.iter().find(|x| x.name == t.mid) else { continue };
             let mut content = content.clone();
             content.creator = Role::Responder;
-            let owner = self.owners.get(&t.source.publisher).cloned();
+            let owner = self.owner_of(t.source.publisher);
             for s in &mut content.sources {
                 s.owner = owner.clone();
             }
             contents.push(content);
         }
+        let Some(c) = self.calls.get_mut(&call) else { return };
         if contents.is_empty() {
             // Nothing announceable (the tracks went away meanwhile).
             return self.answer_media(call, &offer);
@@ -674,7 +675,6 @@ impl Focus {
         self.by_participant.remove(&(c.room.clone(), c.participant.clone()));
         if let Some(endpoint) = c.endpoint {
             self.by_endpoint.remove(&endpoint);
-            self.owners.remove(&endpoint);
             self.out.push_back(FocusOutput::Media(MediaCommand::Close { endpoint }));
         }
         tracing::info!(call, room = %c.room, nick = %c.nick, reason = ?reason, "call ended");

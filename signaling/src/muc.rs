@@ -133,6 +133,11 @@ impl Muc {
         &self.service
     }
 
+    /// How many rooms exist.
+    pub fn room_count(&self) -> usize {
+        self.rooms.len()
+    }
+
     /// Names of the rooms that exist.
     pub fn rooms(&self) -> impl Iterator<Item = &BareJid> {
         self.rooms.keys()
@@ -467,20 +472,6 @@ impl Muc {
         out.push(MucEvent::Send(iq_result(el, &answering)));
         self.remove(room_jid, &target, &[307], reason, out);
     }
-}
-
-fn disco_info(category: &str, kind: &str, name: &str, features: &[&str]) -> Element {
-    let mut q = Element::builder("query", NS_DISCO_INFO).append(
-        Element::builder("identity", NS_DISCO_INFO)
-            .attr(nc!("category"), category)
-            .attr(nc!("type"), kind)
-            .attr(nc!("name"), name)
-            .build(),
-    );
-    for f in features {
-        q = q.append(Element::builder("feature", NS_DISCO_INFO).attr(nc!("var"), *f).build());
-    }
-    q.build()
 }
 
 /// Send `who`'s presence to every occupant (with `own_codes` on the copy

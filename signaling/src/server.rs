@@ -135,7 +135,7 @@ impl Server {
 
     fn gauges(&self) {
         metrics::gauge!("confab_xmpp_sessions").set(self.sessions.len() as f64);
-        metrics::gauge!("confab_muc_rooms").set(self.muc.rooms().count() as f64);
+        metrics::gauge!("confab_muc_rooms").set(self.muc.room_count() as f64);
         metrics::gauge!("confab_focus_calls").set(self.focus.calls() as f64);
     }
 
@@ -225,17 +225,8 @@ impl Server {
         let reply = if payload.is("ping", NS_PING) {
             iq_result(stanza, &domain)
         } else if kind == "get" && payload.is("query", NS_DISCO_INFO) {
-            let mut q = Element::builder("query", NS_DISCO_INFO).append(
-                Element::builder("identity", NS_DISCO_INFO)
-                    .attr(nc!("category"), "server")
-                    .attr(nc!("type"), "im")
-                    .attr(nc!("name"), "Confab")
-                    .build(),
-            );
-            for f in [NS_DISCO_INFO, NS_DISCO_ITEMS, NS_PING] {
-                q = q.append(Element::builder("feature", NS_DISCO_INFO).attr(nc!("var"), f).build());
-            }
-            iq_result_with(stanza, &domain, Some(q.build()))
+            let info = disco_info("server", "im", "Confab", &[NS_DISCO_INFO, NS_DISCO_ITEMS, NS_PING]);
+            iq_result_with(stanza, &domain, Some(info))
         } else if kind == "get" && payload.is("query", NS_DISCO_ITEMS) {
             let q = Element::builder("query", NS_DISCO_ITEMS)
                 .append(

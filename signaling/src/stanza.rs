@@ -221,6 +221,21 @@ pub fn iq_payload(iq: &Element) -> Option<&Element> {
     Some(first)
 }
 
+/// An XEP-0030 `disco#info` answer: one identity and its features.
+pub fn disco_info(category: &str, kind: &str, name: &str, features: &[&str]) -> Element {
+    let mut q = Element::builder("query", NS_DISCO_INFO).append(
+        Element::builder("identity", NS_DISCO_INFO)
+            .attr(nc!("category"), category)
+            .attr(nc!("type"), kind)
+            .attr(nc!("name"), name)
+            .build(),
+    );
+    for f in features {
+        q = q.append(Element::builder("feature", NS_DISCO_INFO).attr(nc!("var"), *f).build());
+    }
+    q.build()
+}
+
 /// Copy of `stanza` re-addressed `from` -> `to`.
 pub fn readdress(stanza: &Element, from: &str, to: &FullJid) -> Element {
     let mut el = stanza.clone();

@@ -76,29 +76,75 @@ impl XmlError {
     }
 }
 
-/// Child counts of the open elements, so that no element gets more
-/// children than [`Limits::max_children`].
-#[derive(Default)]
-struct ChildCounts(Vec<usize>);
+/// The per-element bounds (depth, attributes, children), counted event by
+/// event. One counter serves the TCP framer, whose stream root encloses the
+/// stanzas, and the WebSocket frame parser, where the stanza is the root.
+struct Bounds {
+    limits: Limits,
+    /// Enclosing levels that are not part of a stanza (1 for a TCP stream's
+    /// root, 0 for a WebSocket frame).
+    outer: usize,
+    /// Open elements, outer levels included.
+    depth: usize,
+    /// Attributes of the element being opened.
+    attributes: usize,
+    /// Child counts of the open elements.
+    children: Vec<usize>,
+}
 
-impl ChildCounts {
-    /// An element opens; `count_in_parent`: its parent's children are
-    /// bounded (not the stream root's, whose children are the stanzas).
-    fn open(&mut self, max: usize, count_in_parent: bool) -> Result<(), XmlError> {
-        if count_in_parent {
-            if let Some(siblings) = self.0.last_mut() {
-                *siblings += 1;
-                if *siblings > max {
-                    return Err(XmlError::PolicyViolation(format!("more than {max} child elements")));
-                }
-            }
+impl Bounds {
+    fn new(limits: Limits, outer: usize) -> Bounds {
+        Bounds {
+            limits,
+            outer,
+            depth: 0,
+            attributes: 0,
+            children: Vec::new(),
         }
-        self.0.push(0);
-        Ok(())
     }
 
-    fn close(&mut self) {
-        self.0.pop();
+    fn event(&mut self, ev: &RawEvent) -> Result<(), XmlError> {
+        match ev {
+            RawEvent::ElementHeadOpen(..) => {
+                self.depth += 1;
+                self.attributes = 0;
+                if self.depth > self.limits.max_depth + self.outer {
+                    return Err(XmlError::PolicyViolation(format!(
+                        "nesting deeper than {}",
+                        self.limits.max_depth
+                    )));
+                }
+                // The stanza's own children and below are counted; the
+                // outer levels' (a stream's stanzas) are not.
+                if self.depth >= self.outer + 2 {
+                    if let Some(siblings) = self.children.last_mut() {
+                        *siblings += 1;
+                        if *siblings > self.limits.max_children {
+                            return Err(XmlError::PolicyViolation(format!(
+                                "more than {} child elements",
+                                self.limits.max_children
+                            )));
+                        }
+                    }
+                }
+                self.children.push(0);
+            }
+            RawEvent::Attribute(..) => {
+                self.attributes += 1;
+                if self.attributes > self.limits.max_attributes {
+                    return Err(XmlError::PolicyViolation(format!(
+                        "more than {} attributes",
+                        self.limits.max_attributes
+                    )));
+                }
+            }
+            RawEvent::ElementFoot(..) => {
+                self.depth = self.depth.saturating_sub(1);
+                self.children.pop();
+            }
+            _ => {}
+        }
+        Ok(())
     }
 }
 
@@ -123,10 +169,9 @@ pub struct StreamFramer {
     pending: Vec<u8>,
     /// Bytes of the stanza being parsed so far.
     stanza_bytes: usize,
-    /// Open elements (0: before the stream header).
-    depth: usize,
-    attributes: usize,
-    children: ChildCounts,
+    /// Depth, attribute and child bounds; its depth is the number of open
+    /// elements (0: before the stream header).
+    bounds: Bounds,
     opened: bool,
     closed: bool,
     out: std::collections::VecDeque<Frame>,
@@ -142,9 +187,7 @@ impl StreamFramer {
             tree: TreeBuilder::new(),
             pending: Vec::new(),
             stanza_bytes: 0,
-            depth: 0,
-            attributes: 0,
-            children: ChildCounts::default(),
+            bounds: Bounds::new(limits, 1),
             opened: false,
             closed: false,
             out: Default::default(),
@@ -164,7 +207,7 @@ impl StreamFramer {
             let before = rest.len();
             let ev = self.parser.parse(&mut rest, false);
             let consumed = before - rest.len();
-            if self.depth >= 1 {
+            if self.bounds.depth >= 1 {
                 self.stanza_bytes += consumed;
                 if self.stanza_bytes > self.limits.max_stanza_bytes {
                     return Err(XmlError::PolicyViolation(format!(
@@ -201,43 +244,15 @@ impl StreamFramer {
     }
 
     fn event(&mut self, ev: RawEvent) -> Result<(), XmlError> {
-        match &ev {
-            RawEvent::ElementHeadOpen(..) => {
-                self.depth += 1;
-                self.attributes = 0;
-                if self.depth > self.limits.max_depth + 1 {
-                    return Err(XmlError::PolicyViolation(format!(
-                        "nesting deeper than {}",
-                        self.limits.max_depth
-                    )));
-                }
-                // Depth 1 is the stream root, 2 a stanza: count from the
-                // stanza's children down.
-                self.children.open(self.limits.max_children, self.depth >= 3)?;
-            }
-            RawEvent::Attribute(..) => {
-                self.attributes += 1;
-                if self.attributes > self.limits.max_attributes {
-                    return Err(XmlError::PolicyViolation(format!(
-                        "more than {} attributes",
-                        self.limits.max_attributes
-                    )));
-                }
-            }
-            RawEvent::ElementFoot(..) => {
-                self.depth = self.depth.saturating_sub(1);
-                self.children.close();
-            }
-            _ => {}
-        }
-        if matches!(ev, RawEvent::Text(..)) && self.depth == 1 {
+        self.bounds.event(&ev)?;
+        if matches!(ev, RawEvent::Text(..)) && self.bounds.depth == 1 {
             // Text between stanzas (whitespace keepalives): nothing to
             // keep, and keeping it would grow the stream root forever.
             return Ok(());
         }
         let head_closed = matches!(ev, RawEvent::ElementHeadClose(..));
         let foot = matches!(ev, RawEvent::ElementFoot(..));
-        if foot && self.depth == 0 {
+        if foot && self.bounds.depth == 0 {
             // </stream:stream>
             self.closed = true;
             self.out.push_back(Frame::Close);
@@ -246,13 +261,13 @@ impl StreamFramer {
         self.tree
             .process_event(ev)
             .map_err(|e| XmlError::NotWellFormed(e.to_string()))?;
-        if head_closed && self.depth == 1 && !self.opened {
+        if head_closed && self.bounds.depth == 1 && !self.opened {
             self.opened = true;
             if let Some(top) = self.tree.top() {
                 self.out.push_back(Frame::Open(top.clone()));
             }
         }
-        if foot && self.depth == 1 {
+        if foot && self.bounds.depth == 1 {
             // A stanza (child of the stream root) is complete.
             self.stanza_bytes = 0;
             if let Some(stanza) = self.tree.unshift_child() {
@@ -274,39 +289,11 @@ pub fn parse_frame(limits: &Limits, message: &[u8]) -> Result<Frame, XmlError> {
     let mut parser = new_parser(limits);
     let mut tree = TreeBuilder::new();
     let mut rest = message;
-    let mut depth = 0usize;
-    let mut attributes = 0usize;
-    let mut children = ChildCounts::default();
+    let mut bounds = Bounds::new(*limits, 0);
     loop {
         match parser.parse(&mut rest, true) {
             Ok(Some(ev)) => {
-                match &ev {
-                    RawEvent::ElementHeadOpen(..) => {
-                        depth += 1;
-                        attributes = 0;
-                        if depth > limits.max_depth {
-                            return Err(XmlError::PolicyViolation(format!(
-                                "nesting deeper than {}",
-                                limits.max_depth
-                            )));
-                        }
-                        children.open(limits.max_children, depth >= 2)?;
-                    }
-                    RawEvent::Attribute(..) => {
-                        attributes += 1;
-                        if attributes > limits.max_attributes {
-                            return Err(XmlError::PolicyViolation(format!(
-                                "more than {} attributes",
-                                limits.max_attributes
-                            )));
-                        }
-                    }
-                    RawEvent::ElementFoot(..) => {
-                        depth = depth.saturating_sub(1);
-                        children.close();
-                    }
-                    _ => {}
-                }
+                bounds.event(&ev)?;
                 tree.process_event(ev)
                     .map_err(|e| XmlError::NotWellFormed(e.to_string()))?;
             }

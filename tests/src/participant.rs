@@ -14,10 +14,7 @@ use xmpp_parsers::jid::BareJid;
 use crate::peer::TestPeer;
 use crate::xmpp::XmppClient;
 
-const NS_CLIENT: &str = "jabber:client";
-const NS_MUC: &str = "http://jabber.org/protocol/muc";
-const NS_MUC_USER: &str = "http://jabber.org/protocol/muc#user";
-const NS_JINGLE: &str = "urn:xmpp:jingle:1";
+use signaling::stanza::{NS_CLIENT, NS_JINGLE, NS_JMI, NS_MUC, NS_MUC_USER, NS_STANZA_ERRORS};
 
 /// What a participant saw.
 #[derive(Debug, Default, Clone)]
@@ -194,7 +191,7 @@ impl Participant {
         let msg = Element::builder("message", NS_CLIENT)
             .attr(nc("to"), room.to_string())
             .append(
-                Element::builder("propose", "urn:xmpp:jingle-message:0")
+                Element::builder("propose", NS_JMI)
                     .attr(nc("id"), sid)
                     .append(
                         Element::builder("description", "urn:xmpp:jingle:apps:rtp:1")
@@ -269,7 +266,7 @@ impl Participant {
                 }
             }
             "message" => {
-                if let Some(p) = el.get_child("proceed", "urn:xmpp:jingle-message:0") {
+                if let Some(p) = el.get_child("proceed", NS_JMI) {
                     self.seen.proceeds.push(p.attr("id").unwrap_or("").to_string());
                 }
                 if el.attr("type") == Some("groupchat") {
@@ -358,7 +355,7 @@ impl Participant {
 pub fn error_condition(stanza: &Element) -> Option<String> {
     let err = stanza.get_child("error", NS_CLIENT)?;
     err.children()
-        .find(|c| c.ns() == "urn:ietf:params:xml:ns:xmpp-stanzas" && c.name() != "text")
+        .find(|c| c.ns() == NS_STANZA_ERRORS && c.name() != "text")
         .map(|c| c.name().to_string())
 }
 

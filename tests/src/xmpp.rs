@@ -31,10 +31,7 @@ use tokio_xmpp::parsers::starttls;
 use tokio_xmpp::xmlstream::{initiate_stream, PendingFeaturesRecv, ReadError, StreamHeader, Timeouts, XmppStream, XmppStreamElement};
 use tokio_xmpp::Stanza;
 
-const NS_FRAMING: &str = "urn:ietf:params:xml:ns:xmpp-framing";
-const NS_SASL: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
-const NS_BIND: &str = "urn:ietf:params:xml:ns:xmpp-bind";
-const NS_STREAM: &str = "http://etherx.jabber.org/streams";
+use signaling::stanza::{NS_BIND, NS_FRAMING, NS_SASL, NS_STREAM};
 
 /// STARTTLS to a fixed address, trusting one certificate (PEM).
 #[derive(Clone)]
