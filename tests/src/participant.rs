@@ -35,6 +35,11 @@ pub struct Seen {
     pub problems: Vec<String>,
     /// XEP-0353 `<proceed/>` ids received.
     pub proceeds: Vec<String>,
+    /// The room subject, as last announced.
+    pub subject: Option<String>,
+    /// Status codes of our own unavailable presence from the room (307:
+    /// kicked).
+    pub removed_with: Option<Vec<String>>,
 }
 
 /// One participant.
@@ -185,6 +190,32 @@ impl Participant {
         self.xmpp.send(msg).await
     }
 
+    /// Set the room subject (moderators only).
+    pub async fn set_subject(&mut self, subject: &str) -> Result<(), String> {
+        let room = self.room.clone().ok_or("join first")?;
+        let msg = Element::builder("message", NS_CLIENT)
+            .attr(nc("to"), room.to_string())
+            .attr(nc("type"), "groupchat")
+            .append(Element::builder("subject", NS_CLIENT).append(subject).build())
+            .build();
+        self.xmpp.send(msg).await
+    }
+
+    /// Kick `nick` from the room (XEP-0045 §8.2); returns the IQ response.
+    pub async fn kick(&mut self, nick: &str) -> Result<Element, String> {
+        let room = self.room.clone().ok_or("join first")?;
+        let admin = "http://jabber.org/protocol/muc#admin";
+        let query = Element::builder("query", admin)
+            .append(
+                Element::builder("item", admin)
+                    .attr(nc("nick"), nick)
+                    .attr(nc("role"), "none")
+                    .build(),
+            )
+            .build();
+        self.request(&room.to_string(), query).await
+    }
+
     /// XEP-0353: propose a call with `sid` to the room.
     pub async fn propose(&mut self, sid: &str) -> Result<(), String> {
         let room = self.room.clone().ok_or("join first")?;
@@ -261,6 +292,13 @@ impl Participant {
                 let Some((_, nick)) = from.split_once('/') else { return };
                 if el.attr("type") == Some("unavailable") {
                     self.seen.occupants.remove(nick);
+                    if nick == self.nick {
+                        let codes = el
+                            .get_child("x", NS_MUC_USER)
+                            .map(|x| x.children().filter_map(|c| c.attr("code").map(String::from)).collect())
+                            .unwrap_or_default();
+                        self.seen.removed_with = Some(codes);
+                    }
                 } else if el.attr("type").is_none() {
                     self.seen.occupants.insert(nick.to_string(), el.clone());
                 }
@@ -270,6 +308,9 @@ impl Participant {
                     self.seen.proceeds.push(p.attr("id").unwrap_or("").to_string());
                 }
                 if el.attr("type") == Some("groupchat") {
+                    if let Some(subject) = el.get_child("subject", NS_CLIENT) {
+                        self.seen.subject = Some(subject.text());
+                    }
                     if let (Some(from), Some(body)) = (el.attr("from"), el.get_child("body", NS_CLIENT)) {
                         let nick = from.split_once('/').map(|(_, n)| n).unwrap_or("");
                         self.seen.chat.push((nick.to_string(), body.text()));

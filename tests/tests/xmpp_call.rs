@@ -375,7 +375,23 @@ async fn bad_input_gets_the_named_error_and_disturbs_no_one() {
     let reply = outsider.request(ROOM, good.clone()).await.expect("answered");
     assert_eq!(error_condition(&reply).as_deref(), Some("not-acceptable"));
 
-    // After all that, mallory's own valid call still works, and alice and
+    // Room moderation with real clients: only the moderator (alice, who
+    // created the room) sets the subject and kicks.
+    let reply = mallory.kick("bob").await.expect("answered");
+    assert_eq!(error_condition(&reply).as_deref(), Some("forbidden"));
+    alice.set_subject("weekly sync").await.expect("subject");
+    assert!(bob.pump_until(LONG, |p| p.seen.subject.as_deref() == Some("weekly sync")).await, "bob sees the subject");
+    let reply = alice.kick("mallory").await.expect("answered");
+    assert_eq!(reply.attr("type"), Some("result"), "{}", String::from(&reply));
+    assert!(
+        mallory.pump_until(LONG, |p| p.seen.removed_with.is_some()).await,
+        "mallory is told she was removed"
+    );
+    let codes = mallory.seen.removed_with.clone().unwrap_or_default();
+    assert!(codes.iter().any(|c| c == "307"), "kicked (307): {codes:?}");
+    assert!(bob.pump_until(LONG, |p| !p.seen.occupants.contains_key("mallory")).await);
+
+    // After all that, alice and
     // bob never noticed: their media kept flowing and nothing was removed.
     let before: u64 = alice.peer.received_from(&stream_of(&alice, "bob").expect("bob")).iter().map(|t| t.packets).sum();
     let _ = pump_all!(Duration::from_secs(3), false, alice, bob);
