@@ -120,6 +120,12 @@ pub struct TrackStats {
     pub loss: Option<f32>,
     /// Bitrate over the last statistics interval, in bits per second.
     pub bitrate_bps: u64,
+    /// The codec of the media last forwarded on this m-line as str0m
+    /// names it (`opus`, `VP8`, `H264`); `None` before the first packet.
+    pub codec: Option<String>,
+    /// For egress: the published track this m-line carries (`None` for
+    /// ingress, and once the source went away).
+    pub source: Option<TrackId>,
 }
 
 /// A snapshot of one endpoint.

@@ -240,6 +240,17 @@ async fn lossy_subscriber_recovers_with_nack_rtx() {
         stats.egress.iter().map(|t| t.nacks).sum::<u64>() > 0,
         "the bridge counted the NACKs: {stats:?}"
     );
+    // Statistics name the codec and, for what the subscriber receives, the
+    // published track it comes from.
+    let published = sfu.stats(publisher.id).await.expect("publisher stats");
+    let codecs: Vec<_> = published.ingress.iter().filter_map(|t| t.codec.as_deref()).collect();
+    assert!(codecs.contains(&"VP8") && codecs.contains(&"opus"), "ingress codecs: {published:?}");
+    let video_in = stats
+        .egress
+        .iter()
+        .find(|t| t.codec.as_deref() == Some("VP8"))
+        .unwrap_or_else(|| panic!("the subscriber's egress names VP8: {stats:?}"));
+    assert_eq!(video_in.source.as_ref().map(|s| s.publisher), Some(publisher.id));
 }
 
 /// A subscriber's PLI reaches the publisher as a keyframe request.

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use str0m::change::SdpPendingOffer;
-use str0m::format::PayloadParams;
+use str0m::format::{Codec, PayloadParams};
 use str0m::media::{MediaKind, Mid, Rid};
 use str0m::rtp::Ssrc;
 use str0m::Rtc;
@@ -67,6 +67,8 @@ pub(crate) struct Published {
     pub last_keyframe_request: Vec<Option<Instant>>,
     /// Track id used in subscribers' msid.
     pub track_label: String,
+    /// Codec of the last packet received (for statistics).
+    pub codec: Option<Codec>,
 }
 
 impl Published {

@@ -331,8 +331,30 @@ impl Core {
     /// A snapshot of an endpoint's statistics.
     pub fn stats(&self, id: EndpointId) -> Option<EndpointStats> {
         let ep = self.endpoints.get(&id)?;
-        let mut ingress: Vec<TrackStats> = ep.stats.ingress.values().cloned().collect();
-        let mut egress: Vec<TrackStats> = ep.stats.egress.values().cloned().collect();
+        let codec_of = |publisher: EndpointId, mid: Mid| {
+            let track = self.endpoints.get(&publisher)?.published.get(&mid)?;
+            track.codec.map(|c| c.to_string())
+        };
+        let mut ingress: Vec<TrackStats> = ep
+            .stats
+            .ingress
+            .iter()
+            .map(|((mid, _), t)| TrackStats { codec: codec_of(id, *mid), ..t.clone() })
+            .collect();
+        // Forwarded media keeps its publisher's codec.
+        let mut egress: Vec<TrackStats> = ep
+            .stats
+            .egress
+            .iter()
+            .map(|((mid, _), t)| {
+                let source = ep.out_by_mid.get(mid).copied();
+                TrackStats {
+                    codec: source.and_then(|(p, m)| codec_of(p, m)),
+                    source: source.map(|(publisher, mid)| TrackId { publisher, mid: mid.to_string() }),
+                    ..t.clone()
+                }
+            })
+            .collect();
         ingress.sort_by(|a, b| (&a.mid, &a.rid).cmp(&(&b.mid, &b.rid)));
         egress.sort_by(|a, b| (&a.mid, &a.rid).cmp(&(&b.mid, &b.rid)));
         Some(EndpointStats {
@@ -596,6 +618,7 @@ impl Core {
             subscribers: Vec::new(),
             last_keyframe_request: vec![None; layers],
             track_label,
+            codec: None,
         };
         let room = ep.room.clone();
         let members = self.rooms.get(&room).cloned().unwrap_or_default();
@@ -713,6 +736,7 @@ impl Core {
             return;
         };
         let layer = track.layer_index(rid);
+        track.codec = Some(params.spec().codec);
         if let Some(seen) = track.layer_seen.get_mut(layer) {
             *seen = Some(now);
         }
