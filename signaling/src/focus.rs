@@ -389,6 +389,13 @@ impl Focus {
         let mut accept = accept;
         for content in &mut accept.contents {
             content.creator = Role::Initiator;
+            // The media plane lists codecs in its own order, but a WebRTC
+            // offerer sends with the first codec of the answer: keep the
+            // participant's preference (the order it offered them in).
+            if let Some(offered) = c.offer.contents.iter().find(|o| o.name == content.name) {
+                let rank = |id: u8| offered.codecs.iter().position(|pt| pt.id == id).unwrap_or(usize::MAX);
+                content.codecs.sort_by_key(|pt| rank(pt.id));
+            }
         }
         if accept.bundle.is_empty() {
             accept.bundle = accept.contents.iter().map(|c| c.name.clone()).collect();
