@@ -8,12 +8,33 @@ cd "$(dirname "$0")/.."
 need_pkgs=()
 command -v cc >/dev/null 2>&1 || need_pkgs+=(build-essential)
 command -v pkg-config >/dev/null 2>&1 || need_pkgs+=(pkg-config)
+# The browser client's build and the browser tests.
+command -v node >/dev/null 2>&1 || need_pkgs+=(nodejs)
+command -v npm >/dev/null 2>&1 || need_pkgs+=(npm)
+[ -x /usr/lib/chromium/chromium ] || [ -n "${CHROMIUM:-}" ] || need_pkgs+=(chromium)
+command -v ffmpeg >/dev/null 2>&1 || need_pkgs+=(ffmpeg)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "test.sh: installing ${need_pkgs[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_pkgs[@]}"
+  # dpkg may trip over a crowded /tmp while unpacking Chromium.
+  apt_tmp="$(mktemp -d)"
+  $SUDO env TMPDIR="$apt_tmp" apt-get update -qq
+  $SUDO env TMPDIR="$apt_tmp" DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}"
+  rm -rf "$apt_tmp"
 fi
+
+# The browser client: its npm packages (locked), its unit tests, and a
+# fresh build compared with the copy embedded in the binary (web/dist).
+(cd web/client && npm ci --no-audit --no-fund --loglevel=error && npm test)
+fresh="$(mktemp -d)"
+node web/client/build.mjs "$fresh/dist" >/dev/null
+if ! diff -r "$fresh/dist" web/dist >/dev/null; then
+  diff -r "$fresh/dist" web/dist | head -20 || true
+  echo "test.sh: web/dist is stale: run 'npm run build' in web/client and commit web/dist" >&2
+  rm -rf "$fresh"
+  exit 1
+fi
+rm -rf "$fresh"
 
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 # Logs of failing tests are the first thing to read: keep them useful.

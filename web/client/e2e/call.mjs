@@ -157,7 +157,7 @@ async function main() {
       });
     }
     await sleep(2000);
-    const report = { codec, room, pages: {} };
+    const report = { codec, room, firstFrameMs: null, pages: {} };
     for (const p of peers) {
       const others = peers.filter((o) => o !== p).map((o) => o.nick);
       const s = await snapshot(p.page);
