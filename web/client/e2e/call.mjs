@@ -128,6 +128,8 @@ function snapshot(page) {
       answerHasSimulcastRecv: /a=simulcast:recv q;h;f/.test(sdp),
       messages: [...document.querySelectorAll("#messages .body")].map((b) => b.textContent),
       mutedTiles: [...document.querySelectorAll("#grid .tile.muted")].map((t) => t.dataset.nick),
+      screenTiles: [...document.querySelectorAll("#grid .tile.screen")].map((t) => t.dataset.nick),
+      calls: app.calls ?? 0,
       firstFrameMs: app.timings.firstFrame === null ? null : Math.round(app.timings.firstFrame),
       timings: Object.fromEntries(Object.entries(app.timings).map(([k, v]) => [k, v === null ? null : Math.round(v)])),
       connection: app.call?.pc?.connectionState ?? null,
@@ -194,6 +196,33 @@ async function main() {
     for (const p of [alice, carol]) {
       await eventually(`${p.nick} sees bob muted`, 10_000, async () => (await snapshot(p.page)).mutedTiles.includes("bob"));
     }
+
+    // bob shares his screen: the others see it in his tile, still moving.
+    await bob.page.click("#screen");
+    for (const p of [alice, carol]) {
+      await eventually(`${p.nick} sees bob's screen`, 10_000, async () => (await snapshot(p.page)).screenTiles.includes("bob"));
+    }
+    const s1 = await snapshot(carol.page);
+    await sleep(1000);
+    const s2 = await snapshot(carol.page);
+    if (!(s2.remote.bob?.framesDecoded > s1.remote.bob?.framesDecoded)) throw new CheckFailed("bob's screen share does not reach carol");
+
+    // alice's WebSocket drops: her page reconnects, rejoins and calls again
+    // by itself, and media flows both ways once more.
+    await alice.page.evaluate(() => window.confab.conn.xmpp.socket.socket.close());
+    await eventually("alice rejoins and decodes bob and carol again", 30_000, async () => {
+      const s = await snapshot(alice.page);
+      return s.calls >= 2 && s.connection === "connected" && s.remote.bob?.framesDecoded > 0 && s.remote.carol?.framesDecoded > 0 ? s : [false, { calls: s.calls, connection: s.connection, remote: s.remote }];
+    });
+    for (const p of [bob, carol]) {
+      await eventually(`${p.nick} decodes alice again after her reconnect`, 30_000, async () => {
+        const a = await snapshot(p.page);
+        await sleep(500);
+        const b = await snapshot(p.page);
+        return b.tiles.includes("alice") && b.remote.alice?.framesDecoded > (a.remote.alice?.framesDecoded ?? 0) ? true : [false, b.remote.alice];
+      });
+    }
+    await bob.page.click("#screen");
 
     // Keep a picture of the call.
     await alice.page.screenshot({ path: join(out, `call-${codec}.png`) });

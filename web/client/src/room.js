@@ -231,6 +231,7 @@ function onRemoved({ mids }) {
 async function startCall() {
   await app.media;
   const conn = app.conn;
+  app.calls = (app.calls ?? 0) + 1;
   const call = new Call({ xmpp: conn.xmpp, roomJid: conn.roomJid, ownJid: conn.ownJid, stream: app.stream, codec, simulcast, log });
   app.call = call;
   conn.onJingle = (el) => call.handle(el);
@@ -343,6 +344,10 @@ function syncControls() {
   $("#cam").classList.toggle("off", !camOn());
   $("#cam").innerHTML = camOn() ? ICONS.cam : ICONS.camOff;
   $("#cam").title = camOn() ? "Turn camera off (v)" : "Turn camera on (v)";
+  $("#preview-mic").classList.toggle("off", !micOn());
+  $("#preview-mic").innerHTML = micOn() ? ICONS.mic : ICONS.micOff;
+  $("#preview-cam").classList.toggle("off", !camOn());
+  $("#preview-cam").innerHTML = camOn() ? ICONS.cam : ICONS.camOff;
   $("#screen").classList.toggle("active", Boolean(app.screen));
   $("#screen").title = app.screen ? "Stop sharing" : "Share your screen";
   const self = app.people.get(app.nick);
@@ -497,14 +502,8 @@ async function main() {
     syncControls();
     if (app.nick) showSelf();
   });
-  $("#preview-mic").addEventListener("click", () => {
-    toggleMic();
-    $("#preview-mic").classList.toggle("off", !micOn());
-  });
-  $("#preview-cam").addEventListener("click", () => {
-    toggleCam();
-    $("#preview-cam").classList.toggle("off", !camOn());
-  });
+  $("#preview-mic").addEventListener("click", toggleMic);
+  $("#preview-cam").addEventListener("click", toggleCam);
 
   $("#mic").addEventListener("click", toggleMic);
   $("#cam").addEventListener("click", toggleCam);
