@@ -18,8 +18,9 @@
 //! - [`net`]: the driver (TCP listener, WebSocket hand-over, the router
 //!   task, media-plane requests).
 //!
-//! Not here: the HTTP server (the binary, later `web`, mounts
-//! `/xmpp-websocket` and hands each socket to [`net::Signaling::websocket`]),
+//! Not here: the HTTP server (`web` mounts `/xmpp-websocket` and hands each
+//! socket to [`net::Signaling::websocket`], and reads room snapshots for its
+//! admin API),
 //! accounts storage beyond the configuration, server-to-server federation,
 //! and the XEP-0114 component mode.
 
@@ -34,3 +35,6 @@ pub mod stanza;
 pub mod stream;
 pub mod tls;
 pub mod xml;
+
+/// The JID types this crate's API takes and returns.
+pub use xmpp_parsers::jid;

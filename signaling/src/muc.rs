@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 
 use minidom::Element;
-use xmpp_parsers::jid::{BareJid, FullJid, Jid};
+use xmpp_parsers::jid::{BareJid, DomainPart, FullJid, Jid, NodePart};
 
 use crate::stanza::*;
 
@@ -55,7 +55,8 @@ pub enum MucRole {
 }
 
 impl MucRole {
-    fn as_str(self) -> &'static str {
+    /// The role as XEP-0045 spells it.
+    pub fn as_str(self) -> &'static str {
         match self {
             MucRole::Moderator => "moderator",
             MucRole::Participant => "participant",
@@ -118,6 +119,20 @@ pub struct Muc {
     rooms: HashMap<BareJid, Room>,
 }
 
+/// The MUC service of `domain`: `conference.<domain>`.
+pub fn service_domain(domain: &str) -> String {
+    format!("conference.{domain}")
+}
+
+/// The room called `name` (the node of `name@service`), normalised as
+/// XMPP normalises localparts (nodeprep: case folded, and `@ / : < > & ' "`
+/// and spaces refused). `None` when `name` is no valid room name.
+pub fn room_jid(service: &str, name: &str) -> Option<BareJid> {
+    let node = NodePart::new(name).ok()?;
+    let domain = DomainPart::new(service).ok()?;
+    Some(BareJid::from_parts(Some(&node), &domain))
+}
+
 impl Muc {
     /// A service at `service` (e.g. `conference.localhost`).
     pub fn new(service: &str, limits: MucLimits) -> Muc {
@@ -146,6 +161,12 @@ impl Muc {
     /// The occupants of `room`, in join order.
     pub fn occupants(&self, room: &BareJid) -> &[Occupant] {
         self.rooms.get(room).map(|r| r.occupants.as_slice()).unwrap_or(&[])
+    }
+
+    /// The subject of `room` (empty if none was set); `None` if there is
+    /// no such room.
+    pub fn subject(&self, room: &BareJid) -> Option<&str> {
+        self.rooms.get(room).map(|r| r.subject.as_str())
     }
 
     /// The occupant of `room` whose real JID is `jid`.
@@ -553,6 +574,18 @@ mod tests {
                 .find(|c| c.ns() == NS_STANZA_ERRORS && c.name() != "text")
                 .map(|c| c.name().to_string())
         })
+    }
+
+    #[test]
+    fn room_names_follow_the_localpart_rules() {
+        let svc = service_domain("localhost");
+        assert_eq!(svc, "conference.localhost");
+        assert_eq!(room_jid(&svc, "standup").map(|j| j.to_string()).as_deref(), Some("standup@conference.localhost"));
+        assert_eq!(room_jid(&svc, "StandUp").map(|j| j.to_string()).as_deref(), Some("standup@conference.localhost"));
+        assert!(room_jid(&svc, "café.2024_q1-plan").is_some());
+        for bad in ["", "a@b", "a/b", "a:b", "a b", "<x>", "a'b", "a\"b", "a&b", &"x".repeat(1024)] {
+            assert!(room_jid(&svc, bad).is_none(), "{bad:?} is no room name");
+        }
     }
 
     #[test]

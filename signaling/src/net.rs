@@ -5,7 +5,9 @@
 //!
 //! The HTTP side (axum) stays out of this crate: the route that accepts
 //! `/xmpp-websocket` calls [`Signaling::websocket`] and pumps messages
-//! between the socket and the returned [`WsConnection`].
+//! between the socket and the returned [`WsConnection`]; the admin API
+//! asks the router task for snapshots ([`Signaling::rooms`],
+//! [`Signaling::room`]).
 
 use std::io;
 use std::net::SocketAddr;
@@ -17,13 +19,13 @@ use minidom::Element;
 use sfu::{EndpointEvent, EndpointId, RoomId, SdpAnswer, SfuHandle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
-use xmpp_parsers::jid::FullJid;
+use tokio::sync::{mpsc, oneshot};
+use xmpp_parsers::jid::{BareJid, FullJid};
 
 use crate::auth::Accounts;
 use crate::focus::{CallId, FocusLimits, MediaCommand};
 use crate::muc::MucLimits;
-use crate::server::{ConnId, RouterConfig, Server, ServerOutput};
+use crate::server::{ConnId, RoomSnapshot, RoomSummary, RouterConfig, Server, ServerOutput};
 use crate::stream::{C2sStream, Framing, Output, StreamConfig};
 use crate::tls::TlsIdentity;
 use crate::xml::Limits;
@@ -68,6 +70,13 @@ enum HubMsg {
     MediaCreated { call: CallId, result: Result<(EndpointId, SdpAnswer), String> },
     MediaEvent { endpoint: EndpointId, event: EndpointEvent },
     MediaFailed { endpoint: EndpointId, error: String },
+    Query(Query),
+}
+
+/// A question about the router's state, answered from the router task.
+enum Query {
+    Rooms(oneshot::Sender<Vec<RoomSummary>>),
+    Room(BareJid, oneshot::Sender<Option<RoomSnapshot>>),
 }
 
 /// What the router task tells a connection.
@@ -158,6 +167,40 @@ impl Signaling {
     /// Where the TCP listener is bound.
     pub fn tcp_addr(&self) -> SocketAddr {
         self.tcp_addr
+    }
+
+    /// The XMPP domain.
+    pub fn domain(&self) -> &str {
+        &self.stream_cfg.domain
+    }
+
+    /// The conference service (`conference.<domain>`), where rooms live.
+    pub fn muc_domain(&self) -> String {
+        crate::muc::service_domain(&self.stream_cfg.domain)
+    }
+
+    /// The room called `name` on this server's conference service, if
+    /// `name` is a valid room name (see [`crate::muc::room_jid`]).
+    pub fn room_jid(&self, name: &str) -> Option<BareJid> {
+        crate::muc::room_jid(&self.muc_domain(), name)
+    }
+
+    /// Every room, sorted, with its number of occupants and calls. Empty
+    /// if the server has stopped.
+    pub async fn rooms(&self) -> Vec<RoomSummary> {
+        let (tx, rx) = oneshot::channel();
+        if self.hub.send(HubMsg::Query(Query::Rooms(tx))).await.is_err() {
+            return Vec::new();
+        }
+        rx.await.unwrap_or_default()
+    }
+
+    /// The room `jid` as it is now: its occupants and their calls' media
+    /// endpoints. `None` if there is no such room.
+    pub async fn room(&self, jid: BareJid) -> Option<RoomSnapshot> {
+        let (tx, rx) = oneshot::channel();
+        self.hub.send(HubMsg::Query(Query::Room(jid, tx))).await.ok()?;
+        rx.await.ok().flatten()
     }
 
     /// The STARTTLS certificate in PEM, if TLS is on.
@@ -285,6 +328,12 @@ async fn run_hub(
             HubMsg::MediaCreated { call, result } => server.media_created(call, result),
             HubMsg::MediaEvent { endpoint, event } => server.media_event(endpoint, event),
             HubMsg::MediaFailed { endpoint, error } => server.media_failed(endpoint, error),
+            HubMsg::Query(Query::Rooms(reply)) => {
+                let _ = reply.send(server.room_summaries());
+            }
+            HubMsg::Query(Query::Room(jid, reply)) => {
+                let _ = reply.send(server.room_snapshot(&jid));
+            }
         }
         while let Some(out) = server.poll_output() {
             match out {

@@ -18,7 +18,7 @@ use sfu::{EndpointEvent, EndpointId, SdpAnswer};
 use xmpp_parsers::jid::{BareJid, FullJid, Jid};
 
 use crate::focus::{CallId, Focus, FocusLimits, FocusOutput, MediaCommand};
-use crate::muc::{Muc, MucEvent, MucLimits};
+use crate::muc::{Muc, MucEvent, MucLimits, MucRole};
 use crate::stanza::*;
 
 /// One client connection, as the driver numbers them.
@@ -43,6 +43,39 @@ pub enum ServerOutput {
     },
     /// Ask the media plane.
     Media(MediaCommand),
+}
+
+/// One room in the list of rooms (the admin API's overview).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomSummary {
+    /// The room's bare JID.
+    pub jid: BareJid,
+    /// Occupants.
+    pub occupants: usize,
+    /// Occupants with a call (an endpoint on the media plane).
+    pub in_call: usize,
+}
+
+/// One room as it is now: who is in it and who is in the call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomSnapshot {
+    /// The room's bare JID.
+    pub jid: BareJid,
+    /// Its subject (empty if none was set).
+    pub subject: String,
+    /// Its occupants, in join order.
+    pub occupants: Vec<OccupantSnapshot>,
+}
+
+/// One occupant of a [`RoomSnapshot`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OccupantSnapshot {
+    /// Its nick.
+    pub nick: String,
+    /// Its role.
+    pub role: MucRole,
+    /// Its call's endpoint on the media plane, once the call is set up.
+    pub endpoint: Option<EndpointId>,
 }
 
 /// The router's settings.
@@ -70,7 +103,7 @@ pub struct Server {
 impl Server {
     /// A router for `config.domain`, with rooms at `conference.<domain>`.
     pub fn new(config: RouterConfig) -> Server {
-        let muc_domain = format!("conference.{}", config.domain);
+        let muc_domain = crate::muc::service_domain(&config.domain);
         Server {
             muc: Muc::new(&muc_domain, config.muc),
             focus: Focus::new(config.focus),
@@ -95,6 +128,40 @@ impl Server {
     /// Number of bound sessions.
     pub fn sessions(&self) -> usize {
         self.sessions.len()
+    }
+
+    /// Every room, sorted by JID, with its number of occupants and calls.
+    pub fn room_summaries(&self) -> Vec<RoomSummary> {
+        let mut rooms: Vec<RoomSummary> = self
+            .muc
+            .rooms()
+            .map(|jid| {
+                let occupants = self.muc.occupants(jid);
+                RoomSummary {
+                    jid: jid.clone(),
+                    occupants: occupants.len(),
+                    in_call: occupants.iter().filter(|o| self.focus.endpoint_of(jid, &o.jid).is_some()).count(),
+                }
+            })
+            .collect();
+        rooms.sort_by(|a, b| a.jid.cmp(&b.jid));
+        rooms
+    }
+
+    /// The room `jid` as it is now; `None` if it does not exist.
+    pub fn room_snapshot(&self, jid: &BareJid) -> Option<RoomSnapshot> {
+        let subject = self.muc.subject(jid)?.to_string();
+        let occupants = self
+            .muc
+            .occupants(jid)
+            .iter()
+            .map(|o| OccupantSnapshot {
+                nick: o.nick.clone(),
+                role: o.role,
+                endpoint: self.focus.endpoint_of(jid, &o.jid),
+            })
+            .collect();
+        Some(RoomSnapshot { jid: jid.clone(), subject, occupants })
     }
 
     /// What to do next.
@@ -163,7 +230,7 @@ impl Server {
         let Some(from) = self.conns.get(&conn).cloned() else { return };
         let to = match to_jid(&stanza) {
             Ok(to) => to,
-            Err(()) => {
+            Err(_) => {
                 if !is_error(&stanza) {
                     let err = StanzaError::new(ErrorType::Modify, "jid-malformed");
                     self.deliver_to(conn, error_reply(&stanza, &self.domain.clone(), &err));
@@ -172,18 +239,18 @@ impl Server {
             }
         };
         let Some(to) = to else {
-            self.to_server(conn, &from, &stanza);
+            self.for_server(conn, &from, &stanza);
             return;
         };
         let domain = to.domain().as_str();
         if domain == self.domain {
             if to.node().is_none() {
-                self.to_server(conn, &from, &stanza);
+                self.for_server(conn, &from, &stanza);
             } else {
-                self.to_user(conn, &to, &stanza);
+                self.for_user(conn, &to, &stanza);
             }
         } else if domain == self.muc_domain {
-            self.to_muc(conn, &from, &to, &stanza);
+            self.for_muc(conn, &from, &to, &stanza);
         } else if !is_error(&stanza) {
             let err = StanzaError::new(ErrorType::Cancel, "remote-server-not-found")
                 .with_text("this server does not federate");
@@ -207,7 +274,7 @@ impl Server {
         }
     }
 
-    fn to_server(&mut self, conn: ConnId, _from: &FullJid, stanza: &Element) {
+    fn for_server(&mut self, conn: ConnId, _from: &FullJid, stanza: &Element) {
         if stanza.name() != "iq" {
             // Presence to the server (initial presence) and messages to it:
             // there is no roster to broadcast to and nothing to store.
@@ -248,7 +315,7 @@ impl Server {
         self.deliver_to(conn, reply);
     }
 
-    fn to_user(&mut self, conn: ConnId, to: &Jid, stanza: &Element) {
+    fn for_user(&mut self, conn: ConnId, to: &Jid, stanza: &Element) {
         let targets: Vec<ConnId> = match to.try_as_full() {
             Ok(full) => self.sessions.get(full).copied().into_iter().collect(),
             Err(bare) => {
@@ -279,7 +346,7 @@ impl Server {
         }
     }
 
-    fn to_muc(&mut self, conn: ConnId, from: &FullJid, to: &Jid, stanza: &Element) {
+    fn for_muc(&mut self, conn: ConnId, from: &FullJid, to: &Jid, stanza: &Element) {
         let room = to.to_bare();
         let mut events = Vec::new();
         match stanza.name() {
@@ -405,6 +472,26 @@ mod tests {
         s.stanza(1, stanza("<iq xmlns='jabber:client' from='a@localhost/x' to='c@localhost/q' type='get' id='v'><query xmlns='jabber:iq:version'/></iq>"));
         let out = outputs(&mut s);
         assert_eq!(delivered(&out)[0].1.attr("type"), Some("error"));
+    }
+
+    #[test]
+    fn snapshots_list_rooms_and_their_occupants() {
+        let mut s = server();
+        assert!(s.room_summaries().is_empty());
+        s.bound(1, FullJid::new("a@localhost/x").unwrap());
+        s.bound(2, FullJid::new("b@localhost/y").unwrap());
+        for (conn, from, nick) in [(1, "a@localhost/x", "alice"), (2, "b@localhost/y", "bob")] {
+            s.stanza(conn, stanza(&format!(
+                "<presence xmlns='jabber:client' from='{from}' to='r@conference.localhost/{nick}'><x xmlns='http://jabber.org/protocol/muc'/></presence>"
+            )));
+        }
+        outputs(&mut s);
+        let room = BareJid::new("r@conference.localhost").unwrap();
+        assert_eq!(s.room_summaries(), vec![RoomSummary { jid: room.clone(), occupants: 2, in_call: 0 }]);
+        let snap = s.room_snapshot(&room).expect("the room exists");
+        let nicks: Vec<_> = snap.occupants.iter().map(|o| (o.nick.as_str(), o.role, o.endpoint)).collect();
+        assert_eq!(nicks, vec![("alice", MucRole::Moderator, None), ("bob", MucRole::Participant, None)]);
+        assert!(s.room_snapshot(&BareJid::new("nope@conference.localhost").unwrap()).is_none());
     }
 
     #[test]

@@ -67,12 +67,10 @@ pub fn to_xml(el: &Element) -> String {
     String::from(el)
 }
 
-/// The `to` attribute as a JID; `Ok(None)` when absent.
-pub fn to_jid(el: &Element) -> Result<Option<Jid>, ()> {
-    match el.attr("to") {
-        None => Ok(None),
-        Some(s) => Jid::new(s).map(Some).map_err(|_| ()),
-    }
+/// The `to` attribute as a JID; `Ok(None)` when absent, the JID's error
+/// when it is malformed.
+pub fn to_jid(el: &Element) -> Result<Option<Jid>, xmpp_parsers::jid::Error> {
+    el.attr("to").map(Jid::new).transpose()
 }
 
 /// RFC 6120 §8.3.2 error types.
