@@ -46,7 +46,7 @@ pub struct Args {
 }
 
 /// The whole configuration, as a TOML file spells it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// The media plane.
@@ -148,16 +148,6 @@ pub struct MediaConfig {
     pub advertise: Option<IpAddr>,
     pub consent_timeout_secs: u64,
     pub connect_timeout_secs: u64,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            media: MediaConfig::default(),
-            xmpp: XmppConfig::default(),
-            http: HttpConfig::default(),
-        }
-    }
 }
 
 impl Default for MediaConfig {

@@ -1,12 +1,12 @@
 //! The `confab` server assembled from its crates: configuration in, the
 //! media plane (`sfu`), the XMPP server and focus (`signaling`) and the
-//! HTTP front (`/xmpp-websocket`, `/health`) running.
+//! HTTP front (`web`: the browser client, `/xmpp-websocket`, the admin
+//! API, `/metrics`, `/health`) running.
 //!
 //! Wiring only: every service lives in its own crate. The binary and the
 //! end-to-end tests both start Confab through [`start`].
 
 pub mod config;
-mod http;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -39,6 +39,8 @@ impl Running {
 
 /// Start every service of `config`.
 pub async fn start(config: &Config) -> anyhow::Result<Running> {
+    // First, so that every crate's metrics are recorded from the start.
+    let metrics = web::Metrics::install();
     let (sfu, mut room_events) = sfu::SfuHandle::start(config.sfu_config()).context("starting the media plane")?;
     let room_log = tokio::spawn(async move {
         while let Some(ev) = room_events.recv().await {
@@ -74,22 +76,22 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
     .await
     .with_context(|| format!("binding XMPP to {}:{}", x.bind, x.port))?;
 
-    let listener = tokio::net::TcpListener::bind(SocketAddr::new(config.http.bind, config.http.port))
-        .await
-        .with_context(|| format!("binding HTTP to {}:{}", config.http.bind, config.http.port))?;
-    let http_addr = listener.local_addr()?;
-    let app = http::router(signaling.clone());
-    let http_task = tokio::spawn(async move {
-        let service = app.into_make_service_with_connect_info::<SocketAddr>();
-        if let Err(e) = axum::serve(listener, service).await {
-            tracing::error!(error = %e, "HTTP server stopped");
-        }
-    });
+    let http_bind = SocketAddr::new(config.http.bind, config.http.port);
+    let http = web::start(
+        http_bind,
+        web::WebConfig {
+            signaling: signaling.clone(),
+            sfu: sfu.clone(),
+            metrics,
+        },
+    )
+    .await
+    .with_context(|| format!("binding HTTP to {http_bind}"))?;
     Ok(Running {
         xmpp_addr: signaling.tcp_addr(),
         sfu,
         signaling,
-        http_addr,
-        tasks: vec![room_log, http_task],
+        http_addr: http.addr,
+        tasks: vec![room_log, http.task],
     })
 }

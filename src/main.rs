@@ -28,7 +28,10 @@ async fn main() -> anyhow::Result<()> {
         config.xmpp.domain
     );
     println!("confab: XMPP over WebSocket at ws://{}/xmpp-websocket", running.http_addr);
-    println!("confab: open http://{}/health to check it is up. Press Ctrl-C to stop.", running.http_addr);
+    println!(
+        "confab: open http://{0}/ to start a call; admin at http://{0}/admin, metrics at http://{0}/metrics. Press Ctrl-C to stop.",
+        running.http_addr
+    );
 
     tokio::signal::ctrl_c().await?;
     tracing::info!("shutting down");

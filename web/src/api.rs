@@ -1,0 +1,333 @@
+//! The admin API, read-only JSON:
+//!
+//! - `GET /api/rooms`: every room with its number of participants and of
+//!   those in the call ([`RoomList`]);
+//! - `GET /api/rooms/<room>`: one room (`<room>` is the name before
+//!   `@conference.<domain>`), its participants by nick, whether each is in
+//!   the call, the tracks each publishes (kind, codec, simulcast layers,
+//!   bitrate and packets in and out, loss) and what each receives
+//!   ([`RoomDetail`]).
+//!
+//! Rooms and occupants come from `signaling` (a snapshot from its router),
+//! tracks and counters from `sfu` (each call's endpoint statistics, which
+//! the media plane refreshes once a second). Errors are JSON too:
+//! `{"error": "..."}` with 400 for a name that cannot be a room and 404 for
+//! a room that does not exist.
+
+use std::collections::HashMap;
+
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use futures_util::future::join_all;
+use serde::Serialize;
+use sfu::{EndpointId, EndpointStats, MediaKind, PublishedTrack, RoomId, TrackStats};
+use signaling::server::RoomSnapshot;
+
+use crate::WebConfig;
+
+/// `GET /api/rooms`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RoomList {
+    /// Every room, sorted by name.
+    pub rooms: Vec<RoomEntry>,
+}
+
+/// One room of [`RoomList`].
+#[derive(Debug, Clone, Serialize)]
+pub struct RoomEntry {
+    /// The room's name (its page is `/<name>`).
+    pub name: String,
+    /// Its JID.
+    pub jid: String,
+    /// Occupants.
+    pub participants: usize,
+    /// Occupants in the call.
+    pub in_call: usize,
+}
+
+/// `GET /api/rooms/<room>`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RoomDetail {
+    /// The room's name.
+    pub name: String,
+    /// Its JID.
+    pub jid: String,
+    /// Its subject (empty if none).
+    pub subject: String,
+    /// Its occupants, in join order.
+    pub participants: Vec<Participant>,
+}
+
+/// One occupant of [`RoomDetail`].
+#[derive(Debug, Clone, Serialize)]
+pub struct Participant {
+    /// Its nick.
+    pub nick: String,
+    /// `moderator` or `participant`.
+    pub role: String,
+    /// It has a call with the bridge (a media-plane endpoint).
+    pub in_call: bool,
+    /// Its call's ICE and DTLS are up.
+    pub connected: bool,
+    /// Round-trip time to it, in milliseconds, as last measured.
+    pub rtt_ms: Option<f64>,
+    /// All bytes the bridge received from it.
+    pub bytes_in: u64,
+    /// All bytes the bridge sent to it.
+    pub bytes_out: u64,
+    /// What it publishes.
+    pub tracks: Vec<Track>,
+    /// What the bridge forwards to it.
+    pub receives: Vec<Received>,
+}
+
+/// A published track.
+#[derive(Debug, Clone, Serialize)]
+pub struct Track {
+    /// Its m-line (Jingle content name) in the publisher's session.
+    pub mid: String,
+    /// `audio` or `video`.
+    pub kind: &'static str,
+    /// `opus`, `VP8`, `H264`; `null` before the first packet.
+    pub codec: Option<String>,
+    /// Simulcast layers, lowest first; empty without simulcast.
+    pub rids: Vec<String>,
+    /// Bits per second received from the publisher (all layers).
+    pub bitrate_in_bps: u64,
+    /// Bits per second forwarded to all its subscribers together.
+    pub bitrate_out_bps: u64,
+    /// RTP packets received from the publisher.
+    pub packets_in: u64,
+    /// RTP packets forwarded to all its subscribers together.
+    pub packets_out: u64,
+    /// Loss from the publisher (the worst layer), 0.0 to 1.0, as last
+    /// reported.
+    pub loss: Option<f32>,
+    /// Participants it is forwarded to.
+    pub subscribers: usize,
+    /// Per layer (one entry without simulcast).
+    pub layers: Vec<Layer>,
+}
+
+/// One simulcast layer of a [`Track`] as received.
+#[derive(Debug, Clone, Serialize)]
+pub struct Layer {
+    /// Its rid; `null` without simulcast.
+    pub rid: Option<String>,
+    /// Bits per second.
+    pub bitrate_bps: u64,
+    /// RTP packets.
+    pub packets: u64,
+    /// Loss, 0.0 to 1.0.
+    pub loss: Option<f32>,
+}
+
+/// A track the bridge forwards to a participant.
+#[derive(Debug, Clone, Serialize)]
+pub struct Received {
+    /// Its m-line in the receiver's session.
+    pub mid: String,
+    /// The publisher's nick (`null` if it is not an occupant any more).
+    pub from: Option<String>,
+    /// The track's m-line in the publisher's session ([`Track::mid`]).
+    pub source_mid: String,
+    /// `audio` or `video`.
+    pub kind: &'static str,
+    /// The codec.
+    pub codec: Option<String>,
+    /// Bits per second.
+    pub bitrate_bps: u64,
+    /// RTP packets.
+    pub packets: u64,
+    /// Loss toward the receiver, 0.0 to 1.0, as it last reported.
+    pub loss: Option<f32>,
+    /// NACKs the receiver sent.
+    pub nacks: u64,
+    /// Keyframe requests (PLI and FIR) the receiver sent.
+    pub keyframe_requests: u64,
+}
+
+/// An API error: a status and `{"error": message}`.
+#[derive(Debug, Clone)]
+pub struct ApiError(pub StatusCode, pub String);
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(ErrorBody { error: &self.1 })).into_response()
+    }
+}
+
+/// The API's routes.
+pub fn routes(config: WebConfig) -> Router {
+    let unknown = || async { ApiError(StatusCode::NOT_FOUND, "no such API route".into()) };
+    Router::new()
+        .route("/api/rooms", get(rooms))
+        .route("/api/rooms/{room}", get(room))
+        .route("/api", get(unknown))
+        .route("/api/{*rest}", get(unknown))
+        .with_state(config)
+}
+
+async fn rooms(State(config): State<WebConfig>) -> Json<RoomList> {
+    let rooms = config
+        .signaling
+        .rooms()
+        .await
+        .into_iter()
+        .map(|r| RoomEntry {
+            name: room_name(&r.jid),
+            jid: r.jid.to_string(),
+            participants: r.occupants,
+            in_call: r.in_call,
+        })
+        .collect();
+    Json(RoomList { rooms })
+}
+
+async fn room(State(config): State<WebConfig>, name: Result<Path<String>, PathRejection>) -> Result<Json<RoomDetail>, ApiError> {
+    let Path(name) = name.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let jid = config
+        .signaling
+        .room_jid(&name)
+        .ok_or_else(|| ApiError(StatusCode::BAD_REQUEST, format!("{name:?} is not a valid room name")))?;
+    let snapshot = config
+        .signaling
+        .room(jid.clone())
+        .await
+        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no room {:?}", room_name(&jid))))?;
+    let tracks = config
+        .sfu
+        .room_tracks(&RoomId::from(jid.to_string()))
+        .await
+        .unwrap_or_default();
+    let stats: Vec<Option<EndpointStats>> = join_all(snapshot.occupants.iter().map(|o| async {
+        match o.endpoint {
+            Some(ep) => config.sfu.stats(ep).await.ok(),
+            None => None,
+        }
+    }))
+    .await;
+    Ok(Json(detail(&snapshot, &tracks, &stats)))
+}
+
+/// The room's name: the node of its JID.
+fn room_name(jid: &signaling::jid::BareJid) -> String {
+    jid.node().map(|n| n.as_str().to_owned()).unwrap_or_default()
+}
+
+fn kind_name(kind: MediaKind) -> &'static str {
+    match kind {
+        MediaKind::Audio => "audio",
+        MediaKind::Video => "video",
+    }
+}
+
+/// Put together a room's snapshot, its published tracks and each
+/// occupant's endpoint statistics (`stats[i]` for `snapshot.occupants[i]`).
+fn detail(snapshot: &RoomSnapshot, tracks: &[PublishedTrack], stats: &[Option<EndpointStats>]) -> RoomDetail {
+    let nick_of: HashMap<EndpointId, &str> = snapshot
+        .occupants
+        .iter()
+        .filter_map(|o| Some((o.endpoint?, o.nick.as_str())))
+        .collect();
+    // Every forwarded copy of a track, by the track it carries.
+    let mut forwarded: HashMap<(EndpointId, &str), Vec<&TrackStats>> = HashMap::new();
+    for s in stats.iter().flatten() {
+        for t in &s.egress {
+            if let Some(src) = &t.source {
+                forwarded.entry((src.publisher, src.mid.as_str())).or_default().push(t);
+            }
+        }
+    }
+    let participants = snapshot
+        .occupants
+        .iter()
+        .zip(stats)
+        .map(|(o, s)| {
+            let mut p = Participant {
+                nick: o.nick.clone(),
+                role: o.role.as_str().to_owned(),
+                in_call: s.is_some(),
+                connected: false,
+                rtt_ms: None,
+                bytes_in: 0,
+                bytes_out: 0,
+                tracks: Vec::new(),
+                receives: Vec::new(),
+            };
+            let Some(s) = s else { return p };
+            p.connected = s.connected;
+            p.rtt_ms = s.rtt.map(|d| d.as_secs_f64() * 1000.0);
+            p.bytes_in = s.bytes_in;
+            p.bytes_out = s.bytes_out;
+            p.tracks = tracks
+                .iter()
+                .filter(|t| t.id.publisher == s.id)
+                .map(|t| {
+                    let layers: Vec<&TrackStats> = s.ingress.iter().filter(|i| i.mid == t.id.mid).collect();
+                    let copies = forwarded.get(&(s.id, t.id.mid.as_str())).map(Vec::as_slice).unwrap_or(&[]);
+                    Track {
+                        mid: t.id.mid.clone(),
+                        kind: kind_name(t.kind),
+                        codec: layers.iter().find_map(|l| l.codec.clone()),
+                        rids: t.rids.clone(),
+                        bitrate_in_bps: layers.iter().map(|l| l.bitrate_bps).sum(),
+                        bitrate_out_bps: copies.iter().map(|c| c.bitrate_bps).sum(),
+                        packets_in: layers.iter().map(|l| l.packets).sum(),
+                        packets_out: copies.iter().map(|c| c.packets).sum(),
+                        loss: layers.iter().filter_map(|l| l.loss).reduce(f32::max),
+                        subscribers: copies.len(),
+                        layers: layers
+                            .iter()
+                            .map(|l| Layer {
+                                rid: l.rid.clone(),
+                                bitrate_bps: l.bitrate_bps,
+                                packets: l.packets,
+                                loss: l.loss,
+                            })
+                            .collect(),
+                    }
+                })
+                .collect();
+            p.tracks.sort_by(|a, b| a.mid.cmp(&b.mid));
+            p.receives = s
+                .egress
+                .iter()
+                .filter_map(|e| {
+                    let src = e.source.as_ref()?;
+                    // Only tracks still published: a withdrawn one is on its way out.
+                    let track = tracks.iter().find(|t| &t.id == src)?;
+                    Some(Received {
+                        mid: e.mid.clone(),
+                        from: nick_of.get(&src.publisher).map(|n| (*n).to_owned()),
+                        source_mid: src.mid.clone(),
+                        kind: kind_name(track.kind),
+                        codec: e.codec.clone(),
+                        bitrate_bps: e.bitrate_bps,
+                        packets: e.packets,
+                        loss: e.loss,
+                        nacks: e.nacks,
+                        keyframe_requests: e.plis + e.firs,
+                    })
+                })
+                .collect();
+            p.receives.sort_by(|a, b| (&a.from, a.kind, &a.source_mid).cmp(&(&b.from, b.kind, &b.source_mid)));
+            p
+        })
+        .collect();
+    RoomDetail {
+        name: room_name(&snapshot.jid),
+        jid: snapshot.jid.to_string(),
+        subject: snapshot.subject.clone(),
+        participants,
+    }
+}
