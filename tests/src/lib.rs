@@ -9,9 +9,10 @@
 //!   records what it receives.
 //! * [`proxy`] — [`LossyProxy`](proxy::LossyProxy), a UDP relay that drops
 //!   a chosen share of SRTP packets between peers and a server.
-//! * [`xmpp`] — XMPP clients: tokio-xmpp over TCP with STARTTLS (trusting
-//!   the server's own certificate), and a small RFC 7395 WebSocket client
-//!   (tokio-xmpp has no WebSocket transport).
+//! * [`xmpp`] — XMPP clients (re-exported from `confab-loadtest`, whose
+//!   simulated participants use them too): tokio-xmpp over TCP with
+//!   STARTTLS (trusting the server's own certificate), and a small RFC 7395
+//!   WebSocket client (tokio-xmpp has no WebSocket transport).
 //! * [`participant`] — a room participant: an XMPP client plus a
 //!   `TestPeer`, calling the room as PROTOCOL.md says.
 //!
@@ -23,7 +24,8 @@ pub mod frames;
 pub mod participant;
 pub mod peer;
 pub mod proxy;
-pub mod xmpp;
+/// The XMPP clients live in the load tester, which needs them too.
+pub use confab_loadtest::xmpp;
 
 pub use frames::Codec;
 pub use peer::{

@@ -12,9 +12,10 @@ use signaling::call::ParticipantCall;
 use xmpp_parsers::jid::BareJid;
 
 use crate::peer::TestPeer;
+pub use crate::xmpp::{error_condition, nc};
 use crate::xmpp::XmppClient;
 
-use signaling::stanza::{NS_CLIENT, NS_JINGLE, NS_JMI, NS_MUC, NS_MUC_USER, NS_STANZA_ERRORS};
+use signaling::stanza::{NS_CLIENT, NS_JINGLE, NS_JMI, NS_MUC, NS_MUC_USER};
 
 /// What a participant saw.
 #[derive(Debug, Default, Clone)]
@@ -392,15 +393,3 @@ impl Participant {
     }
 }
 
-/// The defined condition of a stanza error.
-pub fn error_condition(stanza: &Element) -> Option<String> {
-    let err = stanza.get_child("error", NS_CLIENT)?;
-    err.children()
-        .find(|c| c.ns() == NS_STANZA_ERRORS && c.name() != "text")
-        .map(|c| c.name().to_string())
-}
-
-/// An attribute name (the kit's attribute names are all plain words).
-pub fn nc(name: &str) -> minidom::rxml::NcName {
-    minidom::rxml::NcName::try_from(name).expect("attribute names in the kit are NCNames")
-}

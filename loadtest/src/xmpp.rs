@@ -1,4 +1,5 @@
-//! XMPP clients for tests: one interface over two real clients.
+//! XMPP clients: one interface over two real clients, used by the load
+//! tester's simulated participants and by Confab's end-to-end tests.
 //!
 //! * TCP: tokio-xmpp's XML stream and SASL login, with a connector that
 //!   does STARTTLS trusting exactly the certificate Confab presents
@@ -31,7 +32,7 @@ use tokio_xmpp::parsers::starttls;
 use tokio_xmpp::xmlstream::{initiate_stream, PendingFeaturesRecv, ReadError, StreamHeader, Timeouts, XmppStream, XmppStreamElement};
 use tokio_xmpp::Stanza;
 
-use signaling::stanza::{NS_BIND, NS_FRAMING, NS_SASL, NS_STREAM};
+use signaling::stanza::{NS_BIND, NS_CLIENT, NS_FRAMING, NS_SASL, NS_STANZA_ERRORS, NS_STREAM};
 
 /// STARTTLS to a fixed address, trusting one certificate (PEM).
 #[derive(Clone)]
@@ -47,22 +48,27 @@ impl std::fmt::Debug for PinnedStartTls {
 }
 
 impl PinnedStartTls {
-    /// Connect to `addr`, trusting `cert_pem` only.
-    pub fn new(addr: SocketAddr, cert_pem: &str) -> PinnedStartTls {
+    /// Connect to `addr`, trusting `cert_pem` only. Fails when the PEM
+    /// holds no usable certificate.
+    pub fn new(addr: SocketAddr, cert_pem: &str) -> Result<PinnedStartTls, String> {
         let mut roots = rustls::RootCertStore::empty();
         for cert in CertificateDer::pem_slice_iter(cert_pem.as_bytes()) {
-            roots.add(cert.expect("server certificate PEM")).expect("trust the server certificate");
+            let cert = cert.map_err(|e| format!("server certificate PEM: {e}"))?;
+            roots.add(cert).map_err(|e| format!("server certificate: {e}"))?;
+        }
+        if roots.is_empty() {
+            return Err("no certificate in the server certificate PEM".into());
         }
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let config = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
-            .expect("TLS versions")
+            .map_err(|e| format!("TLS versions: {e}"))?
             .with_root_certificates(roots)
             .with_no_client_auth();
-        PinnedStartTls {
+        Ok(PinnedStartTls {
             addr,
             config: Arc::new(config),
-        }
+        })
     }
 }
 
@@ -153,7 +159,7 @@ impl XmppClient {
     ) -> Result<XmppClient, String> {
         let jid = Jid::new(jid).map_err(|e| e.to_string())?;
         let login = async {
-            let connector = PinnedStartTls::new(addr, cert_pem);
+            let connector = PinnedStartTls::new(addr, cert_pem)?;
             let (pending, binding) = connector
                 .connect(&jid, "jabber:client", Timeouts::tight())
                 .await
@@ -260,7 +266,16 @@ impl TcpClient {
             match next.map(|r| r.and_then(|e| e.into_read_error())) {
                 Some(Ok(XmppStreamElement::Stanza(s))) => return Ok(Some(Element::from(s))),
                 Some(Ok(XmppStreamElement::StreamError(e))) => return Err(format!("stream error: {e:?}")),
-                Some(Ok(_)) | Some(Err(ReadError::SoftTimeout)) => {}
+                Some(Err(ReadError::SoftTimeout)) => {
+                    // The server has been silent for a minute: ping it (XEP-0199),
+                    // or the stream's hard timeout would end a quiet call.
+                    let ping = format!(
+                        "<iq xmlns='{NS_CLIENT}' type='get' id='keepalive' to='{}'><ping xmlns='urn:xmpp:ping'/></iq>",
+                        self.jid.domain()
+                    );
+                    self.send(ping.parse().map_err(|e| format!("{e}"))?).await?;
+                }
+                Some(Ok(_)) => {}
                 Some(Err(e)) => return Err(format!("read: {e}")),
                 None => return Err("stream ended".into()),
             }
@@ -378,4 +393,20 @@ impl WsClient {
             return Ok(Some(el));
         }
     }
+}
+
+/// The defined condition of a stanza error (`<iq type='error'>` and the
+/// like), if it has one.
+pub fn error_condition(stanza: &Element) -> Option<String> {
+    let err = stanza.get_child("error", NS_CLIENT)?;
+    err.children()
+        .find(|c| c.ns() == NS_STANZA_ERRORS && c.name() != "text")
+        .map(|c| c.name().to_string())
+}
+
+/// An attribute name for minidom's builder. Only for the fixed names in
+/// Confab's own code, never for names a peer sent.
+pub fn nc(name: &str) -> minidom::rxml::NcName {
+    // Every caller passes a literal plain word, which is an NCName.
+    minidom::rxml::NcName::try_from(name).expect("attribute names in Confab's clients are NCNames")
 }
