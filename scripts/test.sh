@@ -13,6 +13,10 @@ command -v node >/dev/null 2>&1 || need_pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || need_pkgs+=(npm)
 [ -x /usr/lib/chromium/chromium ] || [ -n "${CHROMIUM:-}" ] || need_pkgs+=(chromium)
 command -v ffmpeg >/dev/null 2>&1 || need_pkgs+=(ffmpeg)
+# The load tester's encoders: libvpx (VP8), and nasm for OpenH264 (without
+# it OpenH264 builds without its assembly and encodes ~3x slower).
+pkg-config --exists vpx 2>/dev/null || need_pkgs+=(libvpx-dev)
+command -v nasm >/dev/null 2>&1 || need_pkgs+=(nasm)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "test.sh: installing ${need_pkgs[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
