@@ -109,7 +109,7 @@ pub struct Track {
     pub loss: Option<f32>,
     /// Participants it is forwarded to.
     pub subscribers: usize,
-    /// Per layer (one entry without simulcast).
+    /// Per layer, lowest first (one entry without simulcast).
     pub layers: Vec<Layer>,
 }
 
@@ -273,7 +273,9 @@ fn detail(snapshot: &RoomSnapshot, tracks: &[PublishedTrack], stats: &[Option<En
                 .iter()
                 .filter(|t| t.id.publisher == s.id)
                 .map(|t| {
-                    let layers: Vec<&TrackStats> = s.ingress.iter().filter(|i| i.mid == t.id.mid).collect();
+                    let mut layers: Vec<&TrackStats> = s.ingress.iter().filter(|i| i.mid == t.id.mid).collect();
+                    // Lowest layer first, as the rids are listed.
+                    layers.sort_by_key(|l| l.rid.as_ref().and_then(|r| t.rids.iter().position(|x| x == r)));
                     let copies = forwarded.get(&(s.id, t.id.mid.as_str())).map(Vec::as_slice).unwrap_or(&[]);
                     Track {
                         mid: t.id.mid.clone(),

@@ -112,7 +112,7 @@ function receiveRows(receives) {
         el("td", { class: "codec" }, r.codec ?? "–"),
         el("td", { class: "num" }, bitrate(r.bitrate_bps)),
         el("td", { class: r.loss > 0.02 ? "num lossy" : "num muted", title: "loss toward the participant" }, `loss ${loss(r.loss)}`),
-        el("td", { class: "num muted", title: "NACKs / keyframe requests" }, `${count(r.nacks)} / ${count(r.keyframe_requests)}`),
+        el("td", { class: "num muted", title: "NACKs and keyframe requests (PLI/FIR) the participant sent" }, `NACK ${count(r.nacks)} · PLI ${count(r.keyframe_requests)}`),
       ),
     ),
   );
