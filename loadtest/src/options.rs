@@ -109,10 +109,14 @@ pub struct Options {
     /// Janus HTTP API (for `--target janus`).
     #[arg(long, default_value = "http://10.77.0.1:8088/janus")]
     pub janus: String,
-    /// Process id of the bridge, for its CPU and memory from /proc (default:
-    /// the process named `confab` / `janus`, if exactly one runs here).
+    /// Process id of Confab, for its CPU and memory from /proc (default:
+    /// the process named `confab`, if exactly one runs here).
     #[arg(long)]
-    pub bridge_pid: Option<u32>,
+    pub confab_pid: Option<u32>,
+    /// Process id of Janus (default: the process named `janus`, if exactly
+    /// one runs here).
+    #[arg(long)]
+    pub janus_pid: Option<u32>,
     /// Number of rooms.
     #[arg(long, default_value_t = 1)]
     pub rooms: usize,

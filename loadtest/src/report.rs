@@ -216,6 +216,9 @@ pub struct BridgeUse {
     pub cpu_us_per_forwarded_packet: Option<f64>,
     /// Why /metrics could not be read, if it could not.
     pub metrics_error: Option<String>,
+    /// The load tester's own CPU use in the window, % of one core (when it
+    /// shares the machine, it competes with the bridge for it).
+    pub load_tester_cpu_pct: Option<f64>,
 }
 
 /// One second of the run, all participants together.
@@ -545,6 +548,7 @@ pub fn table(report: &Report) -> String {
     row("received, all subscribers", &|r| format!("{:.0} kbit/s", r.bitrate.total_kbps));
     row("per video track", &|r| format!("{:.0} kbit/s", r.bitrate.video_track_kbps));
     row("bridge CPU", &|r| format!("{}% of a core", opt(r.bridge.cpu_pct, 1)));
+    row("load tester CPU", &|r| format!("{}% of a core", opt(r.bridge.load_tester_cpu_pct, 1)));
     row("bridge memory (max RSS)", &|r| format!("{} MiB", opt(r.bridge.rss_mb_max, 0)));
     row("forwarded packets", &|r| opt(r.bridge.forwarded_packets, 0));
     row("CPU per forwarded packet", &|r| format!("{} µs", opt(r.bridge.cpu_us_per_forwarded_packet, 2)));

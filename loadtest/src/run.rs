@@ -96,12 +96,10 @@ impl SecondAgg {
 }
 
 fn bridge_pid(options: &Options, target: Target) -> Option<u32> {
-    options.bridge_pid.or_else(|| {
-        probe::find_pid(match target {
-            Target::Confab => "confab",
-            Target::Janus => "janus",
-        })
-    })
+    match target {
+        Target::Confab => options.confab_pid.or_else(|| probe::find_pid("confab")),
+        Target::Janus => options.janus_pid.or_else(|| probe::find_pid("janus")),
+    }
 }
 
 /// The participants of a run, in start order (room by room).
@@ -381,6 +379,8 @@ fn timeline(seconds: &BTreeMap<u32, SecondAgg>) -> Vec<TimePoint> {
 struct Window {
     start: Option<(Instant, Option<ProcSample>, Option<f64>)>,
     end: Option<(Instant, Option<ProcSample>, Option<f64>)>,
+    /// The load tester's own process at the edges.
+    own: (Option<ProcSample>, Option<ProcSample>),
     rss_max: u64,
     bytes: u64,
     packets: u64,
@@ -430,10 +430,13 @@ impl Window {
             None => None,
         };
         let at = Instant::now();
+        let own = probe::sample(std::process::id());
         if self.start.is_none() {
             self.start = Some((at, proc, forwarded));
+            self.own.0 = own;
         } else {
             self.end = Some((at, proc, forwarded));
+            self.own.1 = own;
         }
     }
 
@@ -447,6 +450,9 @@ impl Window {
         };
         let (Some((t0, p0, f0)), Some((t1, p1, f1))) = (self.start, self.end) else { return b };
         let secs = t1.saturating_duration_since(t0).as_secs_f64();
+        if let ((Some(a), Some(z)), true) = (self.own, secs > 0.0) {
+            b.load_tester_cpu_pct = Some(z.cpu.saturating_sub(a.cpu).as_secs_f64() * 100.0 / secs);
+        }
         if let (Some(a), Some(z)) = (p0, p1) {
             let cpu = z.cpu.saturating_sub(a.cpu).as_secs_f64();
             b.cpu_s = Some(cpu);

@@ -56,7 +56,7 @@ async fn two_rooms_of_four_everyone_receives_everyone_and_a_stalled_camera_freez
         // Room 0's second participant stops sending 4 s in, for 2 s.
         "--stall",
         "0:1:4:2",
-        "--bridge-pid",
+        "--confab-pid",
         &pid,
         "--quiet",
     ])
