@@ -19,7 +19,8 @@ use std::time::Duration;
 use tokio::io::AsyncReadExt;
 
 fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    // This crate lives in tests/ of the repository.
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
 fn chromium() -> PathBuf {
@@ -37,14 +38,6 @@ async fn start_confab() -> confab::Running {
     config.xmpp.port = 0;
     config.http.port = 0;
     confab::start(&config).await.expect("confab starts")
-}
-
-/// One number out of the report's flat JSON (`"key":123`).
-fn number_after(report: &str, key: &str) -> Option<f64> {
-    let at = report.find(&format!("\"{key}\":"))? + key.len() + 3;
-    let rest = &report[at..];
-    let end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
-    rest[..end].parse().ok()
 }
 
 async fn browser_call(codec: &str) {
@@ -87,17 +80,25 @@ async fn browser_call(codec: &str) {
     confab.stop();
     assert!(status.success(), "the browser call failed ({status}); its log is above");
 
-    let report = report.lines().last().unwrap_or_default().to_owned();
-    for nick in ["alice", "bob", "carol"] {
-        assert!(report.contains(&format!("\"{nick}\":{{\"firstFrameMs\"")), "no page report for {nick}: {report}");
-    }
+    let line = report.lines().last().unwrap_or_default();
+    let report: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("the report is JSON ({e}): {line}"));
     let mime = if codec == "h264" { "video/H264" } else { "video/VP8" };
-    // Each page reports two remote video tracks in the chosen codec.
-    assert_eq!(report.matches(&format!("\"codec\":\"{mime}\"")).count(), 6, "{report}");
+    for nick in ["alice", "bob", "carol"] {
+        let page = &report["pages"][nick];
+        let received = page["received"].as_object().unwrap_or_else(|| panic!("no page report for {nick}: {report}"));
+        // Each page decoded both others' video in the chosen codec and heard them.
+        assert_eq!(received.len(), 2, "{nick} received from {received:?}");
+        for (from, r) in received {
+            assert_eq!(r["codec"], mime, "{nick} <- {from}: {r}");
+            assert!(r["framesDecoded"].as_u64() > Some(0), "{nick} <- {from}: {r}");
+            assert!(r["audioEnergy"].as_f64() > Some(0.0), "{nick} <- {from}: {r}");
+        }
+        assert!(page["layers"].as_array().is_some_and(|l| l.len() >= 2), "{nick} simulcast layers: {}", page["layers"]);
+    }
     let screenshot = out.join(format!("call-{codec}.png"));
     let png = std::fs::read(&screenshot).expect("the screenshot is kept");
     assert!(png.starts_with(b"\x89PNG"), "{} is not a PNG", screenshot.display());
-    let first = number_after(&report, "firstFrameMs").expect("time to first frame");
+    let first = report["firstFrameMs"].as_f64().expect("time to first frame");
     println!("browser call ({codec}): first remote frame {first} ms after page load for the last to join");
     println!("screenshot: {}", screenshot.display());
 }
