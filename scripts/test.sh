@@ -27,6 +27,12 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   rm -rf "$apt_tmp"
 fi
 
+# playwright-core and @xmpp/client need Node.js 20 (Debian 12 ships 18).
+if ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)'; then
+  echo "test.sh: Node.js 20 or newer is needed, found $(node --version) (NodeSource has Debian packages)" >&2
+  exit 1
+fi
+
 # The browser client: its npm packages (locked), its unit tests, and a
 # fresh build compared with the copy embedded in the binary (web/dist).
 (cd web/client && npm ci --no-audit --no-fund --loglevel=error && npm test)
