@@ -165,6 +165,18 @@ impl Default for MediaConfig {
 }
 
 impl Config {
+    /// The defaults with every port picked by the system and two media
+    /// workers: several Confabs side by side on one machine, as the
+    /// end-to-end tests run them. Everything stays on loopback.
+    pub fn ephemeral() -> Config {
+        let mut config = Config::default();
+        config.media.port = 0;
+        config.media.workers = 2;
+        config.xmpp.port = 0;
+        config.http.port = 0;
+        config
+    }
+
     /// File (if any), then flags and environment on top.
     pub fn load(args: &Args) -> anyhow::Result<Config> {
         let mut config = match &args.config {

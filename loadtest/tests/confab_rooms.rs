@@ -9,12 +9,7 @@ use clap::Parser;
 use confab_loadtest::{report, Options};
 
 async fn start_confab() -> confab::Running {
-    let mut config = confab::config::Config::default();
-    config.media.port = 0;
-    config.media.workers = 2;
-    config.xmpp.port = 0;
-    config.http.port = 0;
-    confab::start(&config).await.expect("confab starts")
+    confab::start(&confab::config::Config::ephemeral()).await.expect("confab starts")
 }
 
 /// Looks up a path like `targets.0.loss.frame_loss_pct`.

@@ -32,12 +32,7 @@ fn chromium() -> PathBuf {
 }
 
 async fn start_confab() -> confab::Running {
-    let mut config = confab::config::Config::default();
-    config.media.port = 0;
-    config.media.workers = 2;
-    config.xmpp.port = 0;
-    config.http.port = 0;
-    confab::start(&config).await.expect("confab starts")
+    confab::start(&confab::config::Config::ephemeral()).await.expect("confab starts")
 }
 
 async fn browser_call(codec: &str) {

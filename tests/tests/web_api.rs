@@ -15,12 +15,7 @@ const ROOM: &str = "standup@conference.localhost";
 const LONG: Duration = Duration::from_secs(60);
 
 async fn start_confab() -> confab::Running {
-    let mut config = confab::config::Config::default();
-    config.media.port = 0;
-    config.media.workers = 2;
-    config.xmpp.port = 0;
-    config.http.port = 0;
-    confab::start(&config).await.expect("confab starts")
+    confab::start(&confab::config::Config::ephemeral()).await.expect("confab starts")
 }
 
 fn url(confab: &confab::Running, path: &str) -> String {

@@ -16,11 +16,7 @@ const ROOM: &str = "standup@conference.localhost";
 const LONG: Duration = Duration::from_secs(30);
 
 async fn start_confab() -> confab::Running {
-    let mut config = confab::config::Config::default();
-    config.media.port = 0;
-    config.media.workers = 2;
-    config.xmpp.port = 0;
-    config.http.port = 0;
+    let mut config = confab::config::Config::ephemeral();
     config.xmpp.accounts.insert("alice".into(), "alice-secret".into());
     config.xmpp.accounts.insert("bob".into(), "bob-secret".into());
     confab::start(&config).await.expect("confab starts")
