@@ -224,6 +224,14 @@ async function main() {
     }
     await bob.page.click("#screen");
 
+    // bob's call fails while he stays in the room: his page calls again.
+    const callsBefore = (await snapshot(bob.page)).calls;
+    await bob.page.evaluate(() => window.confab.call.hangUp("connectivity-error"));
+    await eventually("bob calls again and decodes alice and carol", 30_000, async () => {
+      const s = await snapshot(bob.page);
+      return s.calls > callsBefore && s.remote.alice?.framesDecoded > 0 && s.remote.carol?.framesDecoded > 0 ? s : [false, { calls: s.calls, remote: s.remote }];
+    });
+
     // Keep a picture of the call.
     await alice.page.screenshot({ path: join(out, `call-${codec}.png`) });
 

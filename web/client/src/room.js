@@ -98,6 +98,20 @@ function removePerson(nick) {
   layout();
 }
 
+/** Forget every remote track (the call they came in is over); tiles stay. */
+function clearMedia() {
+  for (const p of app.people.values()) {
+    if (p.self) continue;
+    p.video = null;
+    p.videoMid = null;
+    p.tile.querySelector("video").srcObject = null;
+    for (const el of p.audio.values()) el.remove();
+    p.audio.clear();
+    renderTile(p);
+  }
+  app.mids.clear();
+}
+
 function clearRemote() {
   for (const nick of [...app.people.keys()]) if (!app.people.get(nick).self) removePerson(nick);
 }
@@ -245,7 +259,15 @@ async function startCall() {
   call.addEventListener("ended", (e) => {
     if (app.call !== call) return;
     log.info("call ended:", e.detail.reason);
-    if (!app.left && conn.joined) toast(`The call ended (${e.detail.reason ?? "no reason"}). Rejoin to continue.`);
+    clearMedia();
+    if (!app.left && app.conn === conn && conn.joined) {
+      // Still in the room (the media path failed, or the bridge ended the
+      // session): call again, as a person would.
+      setStatus("disconnected");
+      setTimeout(() => {
+        if (app.call === call && !app.left && app.conn === conn && conn.joined) startCall();
+      }, 2000);
+    }
   });
   if (app.screen) await call.replaceVideo(app.screen);
   try {
