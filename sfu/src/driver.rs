@@ -22,6 +22,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::SfuConfig;
+use crate::core::tap::TapEvent;
 use crate::core::{Core, CoreEvent};
 use crate::error::SfuError;
 use crate::event::{EndpointEvent, EndpointStats, PublishedTrack, RoomEvent};
@@ -64,6 +65,8 @@ enum Command {
         room: RoomId,
         reply: oneshot::Sender<Vec<PublishedTrack>>,
     },
+    /// Taps (see [`crate::core::tap`]); handled in [`WorkerState::tap_command`].
+    Tap(TapCommand),
 }
 
 struct Worker {
@@ -126,6 +129,7 @@ impl SfuHandle {
                 core,
                 commands: cmd_rx,
                 endpoint_events: HashMap::new(),
+                taps: HashMap::new(),
                 room_events: room_tx.clone(),
                 rooms: rooms.clone(),
                 endpoints: endpoints.clone(),
@@ -319,6 +323,8 @@ struct WorkerState {
     core: Core,
     commands: mpsc::UnboundedReceiver<Command>,
     endpoint_events: HashMap<EndpointId, mpsc::UnboundedSender<EndpointEvent>>,
+    /// The taps of each tapped room (see [`crate::core::tap`]).
+    taps: HashMap<RoomId, Vec<mpsc::Sender<TapEvent>>>,
     room_events: mpsc::UnboundedSender<RoomEvent>,
     rooms: Arc<DashMap<RoomId, Placement>>,
     endpoints: Arc<DashMap<EndpointId, usize>>,
@@ -417,6 +423,7 @@ impl WorkerState {
             Command::RoomTracks { room, reply } => {
                 let _ = reply.send(self.core.room_tracks(&room));
             }
+            Command::Tap(cmd) => self.tap_command(now, cmd),
         }
     }
 
@@ -452,6 +459,88 @@ impl WorkerState {
                     }
                     let _ = self.room_events.send(ev);
                 }
+            }
+        }
+        self.flush_taps();
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Taps: the recorder's in-process subscription to a room's media.
+
+/// How many packets a tap may have waiting before the worker drops what
+/// follows (a tapper that cannot keep up loses packets, as a subscriber on a
+/// congested link would, and asks for a keyframe; forwarding never waits).
+const TAP_QUEUE: usize = 4096;
+
+enum TapCommand {
+    Add {
+        room: RoomId,
+        events: mpsc::Sender<TapEvent>,
+    },
+    Keyframe {
+        track: crate::ids::TrackId,
+    },
+}
+
+impl SfuHandle {
+    /// Receive every RTP packet published in `room`, in process (see
+    /// [`crate::core::tap`]), until the receiver is dropped. The room must
+    /// have endpoints (it lives on the worker of its first endpoint).
+    pub fn tap_room(&self, room: &RoomId) -> Result<mpsc::Receiver<TapEvent>, SfuError> {
+        let worker = self
+            .room_worker(room)
+            .ok_or_else(|| SfuError::UnknownRoom(room.clone()))?;
+        let (events, rx) = mpsc::channel(TAP_QUEUE);
+        self.shared.workers[worker]
+            .commands
+            .send(Command::Tap(TapCommand::Add { room: room.clone(), events }))
+            .map_err(|_| SfuError::WorkerGone)?;
+        Ok(rx)
+    }
+
+    /// A tapper needs a keyframe of `track` (starting a file, or after a
+    /// loss).
+    pub fn tap_keyframe_request(&self, track: &crate::ids::TrackId) -> Result<(), SfuError> {
+        let cmd = Command::Tap(TapCommand::Keyframe { track: track.clone() });
+        self.send(track.publisher, cmd)
+    }
+}
+
+impl WorkerState {
+    fn tap_command(&mut self, now: Instant, cmd: TapCommand) {
+        match cmd {
+            TapCommand::Add { room, events } => {
+                self.core.add_tap(room.clone());
+                self.taps.entry(room).or_default().push(events);
+            }
+            TapCommand::Keyframe { track } => self.core.tap_keyframe_request(now, &track),
+        }
+    }
+
+    /// Hand what the core queued for taps to their receivers; forget taps
+    /// whose receiver is gone.
+    fn flush_taps(&mut self) {
+        while let Some(ev) = self.core.poll_tap() {
+            let room = match &ev {
+                TapEvent::Packet(p) => &p.room,
+                TapEvent::Withdrawn { room, .. } => room,
+            };
+            let Some(senders) = self.taps.get_mut(room) else {
+                continue;
+            };
+            let before = senders.len();
+            senders.retain(|tx| match tx.try_send(ev.clone()) {
+                Ok(()) | Err(mpsc::error::TrySendError::Full(_)) => true,
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            });
+            let (gone, empty) = (before - senders.len(), senders.is_empty());
+            let room = room.clone();
+            if empty {
+                self.taps.remove(&room);
+            }
+            for _ in 0..gone {
+                self.core.remove_tap(&room);
             }
         }
     }

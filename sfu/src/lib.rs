@@ -17,6 +17,8 @@
 //! - [`Core`]: the sans-IO state of one worker. Datagrams and time go in;
 //!   transmits, events and the next timeout come out. No socket, no clock:
 //!   its tests and benchmarks run on a simulated clock.
+//! - Taps ([`SfuHandle::tap_room`], [`TapEvent`]): in-process subscribers
+//!   of a room's published RTP (the recorder), without a network hop.
 //! - [`SfuHandle`]: the thin driver. Media worker threads, each with one UDP
 //!   socket and the rooms placed on it; the API signaling uses (create an
 //!   endpoint from an SDP offer, answer the bridge's renegotiation offers,
@@ -52,6 +54,7 @@ pub mod metrics;
 pub mod sim;
 
 pub use crate::config::{EndpointConfig, SfuConfig};
+pub use crate::core::tap::{TapEvent, TappedPacket};
 pub use crate::core::{Core, CoreEvent};
 pub use crate::driver::SfuHandle;
 pub use crate::error::SfuError;

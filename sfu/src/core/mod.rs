@@ -23,6 +23,7 @@
 mod endpoint;
 pub mod keyframe;
 pub mod rewrite;
+pub mod tap;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -97,6 +98,8 @@ pub struct Core {
     /// Earliest deadline over all endpoints (None: no endpoints).
     next_timeout: Option<Instant>,
     metrics: WorkerMetrics,
+    /// In-process subscribers of rooms (the recorder): see [`tap`].
+    taps: tap::Taps,
 }
 
 impl Core {
@@ -121,6 +124,7 @@ impl Core {
             dirty: Vec::new(),
             next_timeout: None,
             metrics: WorkerMetrics::new(candidate_addr),
+            taps: tap::Taps::default(),
         }
     }
 
@@ -689,6 +693,7 @@ impl Core {
             return;
         };
         let room = ep.room.clone();
+        self.taps.withdrawn(&room, TrackId { publisher, mid: mid.to_string() });
         for sub_id in &track.subscribers {
             if let Some(sub) = self.endpoints.get_mut(sub_id) {
                 withdraw(sub, (publisher, mid));
@@ -754,6 +759,11 @@ impl Core {
             _ => None,
         };
         let keyframe = codec.is_some_and(|c| is_keyframe_start(c, &pkt.payload));
+        if let Some(ep) = self.endpoints.get(&from) {
+            let spec = params.spec();
+            let clock = spec.clock_rate.get();
+            self.taps.packet(&ep.room, from, mid, rid, kind, spec.codec, clock, &pkt);
+        }
         let ext = ExtensionValues {
             audio_level: pkt.header.ext_vals.audio_level,
             voice_activity: pkt.header.ext_vals.voice_activity,
