@@ -415,10 +415,21 @@ impl SimNet {
     }
 
     fn poll_peer(&mut self, i: usize) -> Option<(SocketAddr, Vec<u8>)> {
+        // A browser's loop: a timeout that is already due (str0m asks for
+        // one after media is written) is run at once. Bounded, in case a
+        // session keeps reporting a due timeout without doing anything.
+        let mut due_rounds = 0;
         loop {
+            let now = self.now;
             let peer = &mut self.peers[i];
             match peer.rtc.poll_output() {
                 Ok(Output::Transmit(t)) => return Some((t.source, t.contents.into())),
+                Ok(Output::Timeout(t)) if t <= now && due_rounds < 8 => {
+                    due_rounds += 1;
+                    if peer.rtc.handle_input(Input::Timeout(now)).is_err() {
+                        return None;
+                    }
+                }
                 Ok(Output::Timeout(_)) | Err(_) => return None,
                 Ok(Output::Event(e)) => match e {
                     Event::Connected => peer.connected = true,

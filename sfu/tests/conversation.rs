@@ -301,3 +301,43 @@ fn simulcast_subscriber_gets_one_layer_under_one_ssrc_and_switches_down() {
     let seqs: Vec<u64> = got.iter().map(|r| r.seq).collect();
     assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "continuous: {seqs:?}");
 }
+
+#[test]
+fn every_forwarded_packet_leaves_with_the_input_that_caused_it() {
+    // Forwarded media is written into each subscriber's session; it must go
+    // out while the bridge handles the publisher's packet, not wait for the
+    // worker's timer, which a busy socket can hold off for as long as
+    // packets keep arriving.
+    let mut net = SimNet::new(EndpointConfig::default());
+    let publishers: Vec<usize> = (0..3)
+        .map(|_| net.join("room", true, Some(SimVideo::Vp8)))
+        .collect();
+    let listeners: Vec<usize> = (0..3).map(|_| net.join("room", false, None)).collect();
+    assert!(net.connect_all(Duration::from_secs(5)), "all peers connect");
+    net.run_for(Duration::from_millis(200));
+    // Keyframes open every subscriber's video.
+    for &p in &publishers {
+        net.send_video(p, true, SimVideo::Vp8);
+        net.send_audio(p);
+    }
+    net.run_for(Duration::from_millis(200));
+    let before: Vec<usize> = (0..net.peers.len()).map(|p| received_counters(&net, p)).collect();
+
+    // One round of media from every publisher, and no time passes: only
+    // the inputs themselves drive the bridge.
+    for &p in &publishers {
+        net.send_video(p, false, SimVideo::Vp8);
+        net.send_audio(p);
+    }
+    net.exchange();
+
+    for &s in publishers.iter().chain(&listeners) {
+        let new = received_counters(&net, s) - before[s];
+        let others = publishers.iter().filter(|&&p| p != s).count();
+        assert_eq!(
+            new,
+            2 * others,
+            "peer {s} got one video and one audio packet from each of the {others} other publishers"
+        );
+    }
+}

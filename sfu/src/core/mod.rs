@@ -56,6 +56,12 @@ use keyframe::{is_keyframe_start, VideoCodec};
 /// no peer can make the bridge allocate without bound.
 pub const MAX_MEDIA_LINES: usize = 256;
 
+/// How many times in a row one poll of an endpoint runs a timeout str0m
+/// reports as already due. One round sends what was written; the bound
+/// keeps a session that keeps asking from spinning the worker (the rest
+/// then waits for [`Core::handle_timeout`]).
+const MAX_DUE_ROUNDS: u32 = 4;
+
 /// Refuse an offer with more m-lines than [`MAX_MEDIA_LINES`].
 fn check_offer_size(offer: &SdpOffer) -> Result<(), SfuError> {
     let lines = offer
@@ -529,7 +535,12 @@ impl Core {
         }
     }
 
+    /// Drain one endpoint ("mutate, then drain"). A timeout str0m reports
+    /// as already due is run here and now: that is how media written into
+    /// a session (forwarded packets) becomes datagrams, so it must not wait
+    /// for the driver's timer, which a busy socket can hold off.
     fn poll_endpoint(&mut self, now: Instant, id: EndpointId) {
+        let mut due_rounds = 0;
         loop {
             let Some(ep) = self.endpoints.get_mut(&id) else {
                 return;
@@ -549,6 +560,13 @@ impl Core {
                 }
             };
             match output {
+                Output::Timeout(t) if t <= now && due_rounds < MAX_DUE_ROUNDS => {
+                    due_rounds += 1;
+                    if let Err(e) = ep.rtc.handle_input(Input::Timeout(now)) {
+                        self.close(id, CloseReason::Failed(e.to_string()));
+                        return;
+                    }
+                }
                 Output::Timeout(t) => {
                     ep.rtc_timeout = t;
                     let d = ep.deadline(self.config.consent_timeout, self.config.connect_timeout);
