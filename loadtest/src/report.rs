@@ -252,21 +252,13 @@ pub struct TimePoint {
     pub bridge_rss_mb: Option<f64>,
 }
 
-/// One participant.
+/// One participant: what it did (room, nick, join steps, errors) and,
+/// per received track, what it saw.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ParticipantReport {
-    /// Room.
-    pub room: String,
-    /// Nick.
-    pub nick: String,
-    /// Published.
-    pub publisher: bool,
-    /// Join timings, ms.
-    pub join_ms: JoinSteps,
-    /// Why it stopped early.
-    pub error: Option<String>,
-    /// Non-fatal problems.
-    pub problems: Vec<String>,
+    /// Room, nick, whether it published, join timings, errors.
+    #[serde(flatten)]
+    pub outcome: Outcome,
     /// Per received track.
     pub received: Vec<TrackStats>,
 }
@@ -463,12 +455,7 @@ pub fn target_report(i: Inputs<'_>) -> TargetReport {
     let participant_details = outcomes
         .iter()
         .map(|o| ParticipantReport {
-            room: o.room.clone(),
-            nick: o.nick.clone(),
-            publisher: o.publisher,
-            join_ms: o.join_ms.clone(),
-            error: o.error.clone(),
-            problems: o.problems.clone(),
+            outcome: o.clone(),
             received: o.received.values().cloned().collect(),
         })
         .collect();

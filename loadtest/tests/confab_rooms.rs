@@ -72,7 +72,8 @@ async fn two_rooms_of_four_everyone_receives_everyone_and_a_stalled_camera_freez
     assert_eq!(r.loss.frames_lost, 0, "no frame lost on loopback: {:?}", r.loss);
     assert_eq!(r.loss.packets_lost, 0, "no packet lost on loopback: {:?}", r.loss);
     for p in &r.participant_details {
-        assert!(p.problems.is_empty(), "{}/{}: {:?}", p.room, p.nick, p.problems);
+        let o = &p.outcome;
+        assert!(o.problems.is_empty(), "{}/{}: {:?}", o.room, o.nick, o.problems);
         assert!(p.received.iter().all(|t| t.untagged == 0), "every frame carries its tag");
     }
 
