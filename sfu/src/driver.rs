@@ -7,13 +7,20 @@
 //! lock and no cross-thread hop. Commands from signaling (create an
 //! endpoint, apply an answer, ...) reach a worker over a channel; they are
 //! per session, not per packet.
+//!
+//! Nothing queues without bound on the way through a worker: media that
+//! waited longer than [`MAX_INPUT_AGE`] in the socket's receive queue (the
+//! worker is short of CPU) is dropped unread, and a datagram the socket
+//! cannot take (send buffer full) is dropped rather than waited for; both
+//! are counted (`confab_sfu_input_shed_total`,
+//! `confab_sfu_send_dropped_total`).
 
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
@@ -28,6 +35,16 @@ use crate::error::SfuError;
 use crate::event::{EndpointEvent, EndpointStats, PublishedTrack, RoomEvent};
 use crate::ids::{EndpointId, RoomId};
 use crate::metrics::names;
+
+/// Media (RTP, RTCP) that waited longer than this in a worker socket's
+/// receive queue is dropped unread (see [`WorkerState::input`]). Later
+/// than this a packet only adds delay: receivers' jitter buffers have
+/// given up on it, and a queue this old means the worker is short of CPU.
+const MAX_INPUT_AGE: Duration = Duration::from_millis(100);
+
+/// Datagrams a worker reads in one go before it looks at its commands and
+/// timers again.
+const RECV_BATCH: usize = 64;
 
 /// Largest datagram a worker reads. Anything longer is truncated by the
 /// kernel and then rejected by str0m's parsers.
@@ -135,6 +152,8 @@ impl SfuHandle {
                 endpoints: endpoints.clone(),
                 load: load.clone(),
                 latency: metrics::histogram!(names::FORWARD_LATENCY, "worker" => candidate.to_string()),
+                send_dropped: metrics::counter!(names::SEND_DROPPED, "worker" => candidate.to_string()),
+                input_shed: metrics::counter!(names::INPUT_SHED, "worker" => candidate.to_string()),
             };
             std::thread::Builder::new()
                 .name(format!("confab-media-{index}"))
@@ -298,6 +317,7 @@ fn bind_media_socket(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
     let _ = socket.set_send_buffer_size(SOCKET_BUFFER);
     socket.bind(&addr.into())?;
     socket.set_nonblocking(true)?;
+    enable_rx_timestamps(&socket);
     Ok(socket.into())
 }
 
@@ -330,6 +350,10 @@ struct WorkerState {
     endpoints: Arc<DashMap<EndpointId, usize>>,
     load: Arc<AtomicUsize>,
     latency: metrics::Histogram,
+    /// Datagrams dropped because the socket's send buffer was full.
+    send_dropped: metrics::Counter,
+    /// Media datagrams dropped because they waited too long to be read.
+    input_shed: metrics::Counter,
 }
 
 fn run_worker(socket: std::net::UdpSocket, state: WorkerState) {
@@ -350,6 +374,7 @@ fn run_worker(socket: std::net::UdpSocket, state: WorkerState) {
 
 async fn worker_loop(socket: UdpSocket, mut st: WorkerState) {
     let mut buf = vec![0u8; MAX_DATAGRAM];
+    let mut control = [0u8; CONTROL_LEN];
     loop {
         let deadline = st.core.poll_timeout();
         let sleep = async {
@@ -363,34 +388,38 @@ async fn worker_loop(socket: UdpSocket, mut st: WorkerState) {
             cmd = st.commands.recv() => {
                 let Some(cmd) = cmd else { break };
                 st.command(cmd);
-                st.flush(&socket, None).await;
+                st.flush(&socket, None);
             }
-            r = socket.recv_from(&mut buf) => {
+            r = socket.readable() => {
                 match r {
-                    Ok((n, source)) => {
-                        let arrived = Instant::now();
-                        st.core.handle_datagram(arrived, source, &buf[..n]);
-                        st.flush(&socket, Some(arrived)).await;
-                        // Drain what else is queued without going back to select.
-                        for _ in 0..64 {
-                            match socket.try_recv_from(&mut buf) {
-                                Ok((n, source)) => {
-                                    let arrived = Instant::now();
-                                    st.core.handle_datagram(arrived, source, &buf[..n]);
-                                    st.flush(&socket, Some(arrived)).await;
-                                }
-                                Err(_) => break,
+                    // Drain what is queued (up to a batch) without going
+                    // back to select.
+                    Ok(()) => {
+                        for _ in 0..RECV_BATCH {
+                            match recv_stamped(&socket, &mut buf, &mut control) {
+                                Ok(d) => st.input(&socket, d, &buf),
+                                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                                // ICMP errors (a peer's port closed) surface
+                                // here on some systems: they concern one
+                                // peer, not the worker.
+                                Err(e) => tracing::trace!(error = %e, "recv error"),
                             }
                         }
                     }
-                    // ICMP errors (a peer's port closed) surface here on
-                    // some systems: they concern one peer, not the worker.
-                    Err(e) => tracing::trace!(error = %e, "recv error"),
+                    Err(e) => tracing::trace!(error = %e, "socket not readable"),
+                }
+                // The select prefers the socket, so a socket that never
+                // runs dry would starve the timers (RTCP, NACKs, consent):
+                // run the due ones after every batch.
+                let now = Instant::now();
+                if st.core.poll_timeout().is_some_and(|t| t <= now) {
+                    st.core.handle_timeout(now);
+                    st.flush(&socket, None);
                 }
             }
             _ = sleep => {
                 st.core.handle_timeout(Instant::now());
-                st.flush(&socket, None).await;
+                st.flush(&socket, None);
             }
         }
     }
@@ -398,6 +427,22 @@ async fn worker_loop(socket: UdpSocket, mut st: WorkerState) {
 }
 
 impl WorkerState {
+    /// One datagram from the socket. Media that waited in the kernel's
+    /// receive queue longer than [`MAX_INPUT_AGE`] is dropped (and counted)
+    /// unprocessed: a worker short of CPU then sheds its oldest input
+    /// instead of queueing seconds of it. STUN and DTLS are never dropped.
+    fn input(&mut self, socket: &UdpSocket, d: Received, buf: &[u8]) {
+        let arrived = Instant::now();
+        let contents = &buf[..d.len];
+        let is_media = contents.first().is_some_and(|b| (128..192).contains(b));
+        if is_media && d.waited.is_some_and(|w| w > MAX_INPUT_AGE) {
+            self.input_shed.increment(1);
+            return;
+        }
+        self.core.handle_datagram(arrived, d.source, contents);
+        self.flush(socket, Some(arrived));
+    }
+
     fn command(&mut self, cmd: Command) {
         let now = Instant::now();
         match cmd {
@@ -428,13 +473,15 @@ impl WorkerState {
     }
 
     /// Send what the core produced and deliver its events.
-    async fn flush(&mut self, socket: &UdpSocket, arrived: Option<Instant>) {
+    fn flush(&mut self, socket: &UdpSocket, arrived: Option<Instant>) {
         while let Some(t) = self.core.poll_transmit() {
             match socket.try_send_to(&t.contents, t.destination) {
                 Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    let _ = socket.send_to(&t.contents, t.destination).await;
-                }
+                // The kernel's send buffer is full: drop and count, as a
+                // congested link would, rather than stall every room of the
+                // worker (and queue their input) until it drains. NACKs and
+                // keyframe requests repair what subscribers miss.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.send_dropped.increment(1),
                 Err(e) => tracing::trace!(error = %e, to = %t.destination, "send failed"),
             }
             if let Some(at) = arrived {
@@ -543,5 +590,131 @@ impl WorkerState {
                 self.core.remove_tap(&room);
             }
         }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Reading with the kernel's receive time.
+
+/// Room for the control message that carries the receive timestamp.
+const CONTROL_LEN: usize = 64;
+
+/// A datagram read from a worker socket.
+struct Received {
+    len: usize,
+    source: SocketAddr,
+    /// How long it waited in the kernel's receive queue, when the kernel
+    /// says (SO_TIMESTAMPNS on Linux).
+    waited: Option<Duration>,
+}
+
+/// Ask the kernel to stamp every datagram with its arrival time.
+#[cfg(target_os = "linux")]
+fn enable_rx_timestamps(socket: &socket2::Socket) {
+    use std::os::fd::AsRawFd;
+    let on: libc::c_int = 1;
+    // SAFETY: a valid socket descriptor and a c_int option value of the
+    // size passed.
+    let r = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPNS,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r != 0 {
+        tracing::warn!(error = %io::Error::last_os_error(), "no receive timestamps: stale input is not shed");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn enable_rx_timestamps(_socket: &socket2::Socket) {}
+
+/// Read one datagram without waiting (`WouldBlock` if none is queued).
+#[cfg(target_os = "linux")]
+fn recv_stamped(socket: &UdpSocket, buf: &mut [u8], control: &mut [u8; CONTROL_LEN]) -> io::Result<Received> {
+    use std::mem::MaybeUninit;
+    socket.try_io(tokio::io::Interest::READABLE, || {
+        let sock = socket2::SockRef::from(socket);
+        let mut addr = socket2::SockAddr::from(SocketAddr::from(([0, 0, 0, 0], 0)));
+        // SAFETY: `&mut [u8]` and `&mut [MaybeUninit<u8>]` have the same
+        // layout, and recvmsg only writes initialised bytes into them.
+        let data = unsafe { &mut *(buf as *mut [u8] as *mut [MaybeUninit<u8>]) };
+        let ctrl = unsafe { &mut *(&mut control[..] as *mut [u8] as *mut [MaybeUninit<u8>]) };
+        let mut bufs = [socket2::MaybeUninitSlice::new(data)];
+        let mut msg = socket2::MsgHdrMut::new()
+            .with_addr(&mut addr)
+            .with_buffers(&mut bufs)
+            .with_control(ctrl);
+        let len = sock.recvmsg(&mut msg, 0)?;
+        let control_len = msg.control_len();
+        let source = addr
+            .as_socket()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "datagram from a non-IP address"))?;
+        let waited = rx_timestamp(&control[..control_len])
+            .map(|at| std::time::SystemTime::now().duration_since(at).unwrap_or_default());
+        Ok(Received { len, source, waited })
+    })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn recv_stamped(socket: &UdpSocket, buf: &mut [u8], _control: &mut [u8; CONTROL_LEN]) -> io::Result<Received> {
+    let (len, source) = socket.try_recv_from(buf)?;
+    Ok(Received { len, source, waited: None })
+}
+
+/// The SCM_TIMESTAMPNS time in a control buffer filled by recvmsg.
+#[cfg(target_os = "linux")]
+fn rx_timestamp(control: &[u8]) -> Option<std::time::SystemTime> {
+    // Walk the cmsghdr chain by hand (header: length, level, type; data
+    // aligned to the header's alignment), reading unaligned.
+    let header = std::mem::size_of::<libc::cmsghdr>();
+    let align = std::mem::align_of::<libc::cmsghdr>();
+    let mut at = 0;
+    while at + header <= control.len() {
+        // SAFETY: `at + header` bytes are in bounds; read_unaligned copies.
+        let h: libc::cmsghdr = unsafe { std::ptr::read_unaligned(control[at..].as_ptr().cast()) };
+        let len = h.cmsg_len as usize;
+        if len < header || at + len > control.len() {
+            return None;
+        }
+        let data = at + header.next_multiple_of(align);
+        if h.cmsg_level == libc::SOL_SOCKET
+            && h.cmsg_type == libc::SO_TIMESTAMPNS
+            && data + std::mem::size_of::<libc::timespec>() <= at + len
+        {
+            // SAFETY: in bounds (checked above); read_unaligned copies.
+            let ts: libc::timespec = unsafe { std::ptr::read_unaligned(control[data..].as_ptr().cast()) };
+            let secs = u64::try_from(ts.tv_sec).ok()?;
+            let nanos = u32::try_from(ts.tv_nsec).ok()?;
+            return Some(std::time::UNIX_EPOCH + Duration::new(secs, nanos));
+        }
+        at += len.next_multiple_of(align);
+    }
+    None
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_datagram_read_from_the_socket_says_how_long_it_waited() {
+        let std_socket = bind_media_socket("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = std_socket.local_addr().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let socket = UdpSocket::from_std(std_socket).unwrap();
+            let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            peer.send_to(b"\x80hello", addr).unwrap();
+            socket.readable().await.unwrap();
+            let (mut buf, mut control) = ([0u8; 64], [0u8; CONTROL_LEN]);
+            let got = recv_stamped(&socket, &mut buf, &mut control).unwrap();
+            assert_eq!(&buf[..got.len], b"\x80hello");
+            assert_eq!(got.source, peer.local_addr().unwrap());
+            assert!(got.waited.is_some(), "the kernel stamped its arrival");
+        });
     }
 }

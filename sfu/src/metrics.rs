@@ -23,6 +23,13 @@ pub mod names {
     pub const BYTES_OUT: &str = "confab_sfu_bytes_out_total";
     /// Counter: datagrams dropped (unknown sender, not STUN/DTLS/RTP, rejected).
     pub const DROPPED: &str = "confab_sfu_datagrams_dropped_total";
+    /// Counter: datagrams not sent because the worker socket's send buffer
+    /// was full (the worker drops rather than wait; see the driver).
+    pub const SEND_DROPPED: &str = "confab_sfu_send_dropped_total";
+    /// Counter: media datagrams dropped unprocessed because they waited
+    /// too long in the worker socket's receive queue (the worker is short
+    /// of CPU and sheds its oldest input; see the driver).
+    pub const INPUT_SHED: &str = "confab_sfu_input_shed_total";
     /// Counter: RTP packets forwarded to a subscriber.
     pub const FORWARDED: &str = "confab_sfu_rtp_forwarded_total";
     /// Counter: NACKs received from subscribers.
