@@ -1,0 +1,126 @@
+//! What the recorder's tests share: a room of webrtc-rs publishers on a
+//! real media plane, and ffprobe's view of a file.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use confab_tests::{PeerOptions, TestPeer, VideoCodec};
+use sfu::{EndpointEvent, EndpointId, SdpAnswer, SdpOffer, SfuConfig, SfuHandle};
+
+pub const CONNECT: Duration = Duration::from_secs(10);
+
+pub fn start_sfu() -> SfuHandle {
+    SfuHandle::start(SfuConfig { workers: 1, first_port: 0, ..Default::default() })
+        .expect("the media plane starts on loopback")
+        .0
+}
+
+/// A fresh directory for one test's files.
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("confab-recorder-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch directory");
+    dir
+}
+
+/// A webrtc-rs publisher joined to `room`, answering the bridge's offers.
+pub async fn join(sfu: &SfuHandle, room: &str, name: &str, video: VideoCodec) -> (Arc<TestPeer>, EndpointId) {
+    let peer = Arc::new(TestPeer::new(name, PeerOptions::publisher(video)).await);
+    let offer = SdpOffer::from_sdp_string(&peer.create_offer().await).expect("offer parses");
+    let (id, answer, mut events) = sfu
+        .create_endpoint(room.into(), name.into(), offer)
+        .await
+        .expect("the bridge accepts the offer");
+    peer.apply_answer(answer.to_sdp_string()).await;
+    let (p, s) = (peer.clone(), sfu.clone());
+    tokio::spawn(async move {
+        while let Some(ev) = events.recv().await {
+            match ev {
+                EndpointEvent::Offer { offer, .. } => {
+                    let answer = p.apply_remote_offer(offer.to_sdp_string()).await;
+                    if let Ok(answer) = SdpAnswer::from_sdp_string(&answer) {
+                        let _ = s.accept_answer(id, answer).await;
+                    }
+                }
+                EndpointEvent::Closed(_) => break,
+                EndpointEvent::Connected => {}
+            }
+        }
+    });
+    (peer, id)
+}
+
+/// One stream as ffprobe reports it.
+#[derive(Debug, Clone)]
+pub struct Stream {
+    pub codec: String,
+    pub kind: String,
+    /// Frames in the container (`-count_packets`): one per video frame or
+    /// Opus packet written.
+    pub frames: u64,
+    /// Frames ffprobe decoded (`-count_frames`). The test kit's synthetic
+    /// video frames carry a tag, not a picture, so only audio decodes.
+    pub decoded: u64,
+}
+
+/// ffprobe's report of a file.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    pub format: String,
+    pub duration: f64,
+    pub streams: Vec<Stream>,
+    pub stderr: String,
+}
+
+impl Probe {
+    pub fn stream(&self, kind: &str) -> Option<&Stream> {
+        self.streams.iter().find(|s| s.kind == kind)
+    }
+}
+
+/// `ffprobe -v error -show_format -show_streams -count_frames
+/// -count_packets -of json`.
+pub fn ffprobe(path: &Path) -> Probe {
+    let out = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-show_format", "-show_streams", "-count_frames", "-count_packets", "-of", "json"])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs (Debian's ffmpeg package)");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "ffprobe reads {}: {stderr}", path.display());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("ffprobe prints JSON");
+    let num = |v: &serde_json::Value| v.as_str().and_then(|s| s.parse::<f64>().ok());
+    let streams = v["streams"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|s| Stream {
+                    codec: s["codec_name"].as_str().unwrap_or("").to_owned(),
+                    kind: s["codec_type"].as_str().unwrap_or("").to_owned(),
+                    frames: num(&s["nb_read_packets"]).unwrap_or(0.0) as u64,
+                    decoded: num(&s["nb_read_frames"]).unwrap_or(0.0) as u64,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Probe {
+        format: v["format"]["format_name"].as_str().unwrap_or("").to_owned(),
+        duration: num(&v["format"]["duration"]).unwrap_or(0.0),
+        streams,
+        stderr,
+    }
+}
+
+/// The one file in `dir` with this extension.
+pub fn file_with_extension(dir: &Path, ext: &str) -> PathBuf {
+    let files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("recording directory")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == ext))
+        .collect();
+    assert_eq!(files.len(), 1, "one .{ext} file in {}: {files:?}", dir.display());
+    files[0].clone()
+}
