@@ -55,6 +55,23 @@ pub struct Config {
     pub xmpp: XmppConfig,
     /// The HTTP server.
     pub http: HttpConfig,
+    /// Recordings.
+    pub recorder: RecorderConfig,
+}
+
+/// `[recorder]` in the TOML file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RecorderConfig {
+    /// Where recordings are written (relative paths: from the working
+    /// directory), and served from to admins.
+    pub dir: PathBuf,
+}
+
+impl Default for RecorderConfig {
+    fn default() -> Self {
+        RecorderConfig { dir: PathBuf::from("recordings") }
+    }
 }
 
 /// `[xmpp]` in the TOML file.
@@ -174,6 +191,11 @@ impl Config {
         config.media.workers = 2;
         config.xmpp.port = 0;
         config.http.port = 0;
+        // A directory of its own, so that Confabs side by side never see
+        // each other's recordings.
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        config.recorder.dir = std::env::temp_dir().join(format!("confab-recordings-{}-{n}", std::process::id()));
         config
     }
 
@@ -248,6 +270,7 @@ mod tests {
         let cfg: Config = toml::from_str(&readme[start..start + len]).expect("the README's example parses");
         assert_eq!(cfg.xmpp.domain, "localhost");
         assert!(cfg.xmpp.accounts.contains_key("alice"));
+        assert_eq!(cfg.recorder.dir, PathBuf::from("recordings"));
     }
 
     #[test]
@@ -262,5 +285,8 @@ mod tests {
         assert_eq!(cfg.xmpp.accounts.get("alice").map(String::as_str), Some("pw"));
         assert_eq!(cfg.xmpp.port, 5222);
         assert_eq!(cfg.http.port, 8080);
+        assert_eq!(cfg.recorder.dir, PathBuf::from("recordings"));
+        let cfg: Config = toml::from_str("[recorder]\ndir = '/var/lib/confab/recordings'\n").expect("valid toml");
+        assert_eq!(cfg.recorder.dir, PathBuf::from("/var/lib/confab/recordings"));
     }
 }

@@ -1,7 +1,8 @@
 //! The `confab` server assembled from its crates: configuration in, the
 //! media plane (`sfu`), the XMPP server and focus (`signaling`) and the
 //! HTTP front (`web`: the browser client, `/xmpp-websocket`, the admin
-//! API, `/metrics`, `/health`) running.
+//! API, `/metrics`, `/health`) running, with one owner of recordings
+//! (`recorder::Recordings`) that signaling and web share.
 //!
 //! Wiring only: every service lives in its own crate. The binary and the
 //! end-to-end tests both start Confab through [`start`].
@@ -21,6 +22,8 @@ pub struct Running {
     pub sfu: sfu::SfuHandle,
     /// The XMPP server.
     pub signaling: signaling::net::Signaling,
+    /// The recordings (started over XMPP and the admin API).
+    pub recordings: recorder::Recordings,
     /// Where the HTTP server listens.
     pub http_addr: SocketAddr,
     /// Where the XMPP TCP listener listens.
@@ -47,6 +50,8 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
             tracing::debug!(?ev, "room event");
         }
     });
+
+    let recordings = recorder::Recordings::new(sfu.clone(), config.recorder.dir.clone());
 
     let x = &config.xmpp;
     let tls = if !x.tls {
@@ -91,6 +96,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         xmpp_addr: signaling.tcp_addr(),
         sfu,
         signaling,
+        recordings,
         http_addr: http.addr,
         tasks: vec![room_log, http.task],
     })

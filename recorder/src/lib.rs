@@ -20,10 +20,12 @@
 //!   media arrives (MP4 fragments at least every second), so a recording
 //!   cut short by a crash plays up to its last write.
 //! - [`Recorder`]: the thin driver, one thread per recorded room.
+//! - [`Recordings`]: Confab's one owner of recordings: at most one per
+//!   room, all in one directory, and the list of files there. Signaling
+//!   (a moderator's command) and web (the admin API) both go through it.
 //!
-//! What it is not for (yet): the composited, transcoded recording and the
-//! controls (XMPP command, REST API) are not built; signaling and web will
-//! call [`Recorder::start`] and [`RecorderHandle::stop`].
+//! What it is not for (yet): the composited, transcoded recording. The
+//! recorder never calls up into signaling or web: they ask, it answers.
 //!
 //! How data enters and leaves: RTP packets from the sfu's tap channel;
 //! files into the directory given to [`Recorder::start`]; keyframe
@@ -34,6 +36,7 @@
 pub mod container;
 pub mod frame;
 pub mod recording;
+pub mod registry;
 pub mod timeline;
 
 use std::fs::File;
@@ -44,6 +47,7 @@ use sfu::{RoomId, SfuError, SfuHandle};
 use tokio::sync::mpsc;
 
 pub use crate::recording::{RecordedFile, Recording, Sink};
+pub use crate::registry::{ActiveRecording, RecordingFile, Recordings};
 
 /// How often the driver lets the recording write what it holds.
 const TICK: Duration = Duration::from_millis(250);
@@ -63,6 +67,12 @@ pub enum RecordError {
     /// The recording thread is gone.
     #[error("the recorder stopped")]
     Stopped,
+    /// The room is being recorded already ([`Recordings::start`]).
+    #[error("the room is being recorded already")]
+    AlreadyRecording,
+    /// The room is not being recorded ([`Recordings::stop`]).
+    #[error("the room is not being recorded")]
+    NotRecording,
 }
 
 /// Starts recordings.
@@ -73,6 +83,7 @@ pub struct RecorderHandle {
     stop: Option<std::sync::mpsc::Sender<()>>,
     thread: Option<std::thread::JoinHandle<Result<Vec<RecordedFile>, RecordError>>>,
     dir: PathBuf,
+    prefix: String,
 }
 
 impl Recorder {
@@ -80,13 +91,21 @@ impl Recorder {
     /// participant, until [`RecorderHandle::stop`]. The room must have
     /// endpoints.
     pub fn start(sfu: &SfuHandle, room: &RoomId, dir: &Path) -> Result<RecorderHandle, RecordError> {
+        Recorder::start_with_prefix(sfu, room, dir, "")
+    }
+
+    /// [`Recorder::start`], with every file name starting with `prefix`
+    /// (so that recordings of several rooms, or several of one room,
+    /// share a directory).
+    pub fn start_with_prefix(sfu: &SfuHandle, room: &RoomId, dir: &Path, prefix: &str) -> Result<RecorderHandle, RecordError> {
         std::fs::create_dir_all(dir)?;
         let tap = sfu.tap_room(room)?;
         let out_dir = dir.to_path_buf();
+        let file_prefix = prefix.to_owned();
         let sink: Sink = Box::new(move |name: &str| {
             // Unbuffered on purpose: every write reaches the file at once,
             // so a killed process leaves everything written so far.
-            let f = File::create(out_dir.join(name))?;
+            let f = File::create(out_dir.join(format!("{file_prefix}{name}")))?;
             Ok(Box::new(f) as Box<dyn recording::Destination>)
         });
         let (stop_tx, stop_rx) = std::sync::mpsc::channel();
@@ -95,7 +114,12 @@ impl Recorder {
             .name(format!("confab-recorder-{room}"))
             .spawn(move || run(sfu, tap, sink, stop_rx))?;
         tracing::info!(%room, dir = %dir.display(), "recording started");
-        Ok(RecorderHandle { stop: Some(stop_tx), thread: Some(thread), dir: dir.to_path_buf() })
+        Ok(RecorderHandle {
+            stop: Some(stop_tx),
+            thread: Some(thread),
+            dir: dir.to_path_buf(),
+            prefix: prefix.to_owned(),
+        })
     }
 }
 
@@ -109,7 +133,11 @@ impl RecorderHandle {
     pub fn stop(mut self) -> Result<Vec<RecordedFile>, RecordError> {
         self.stop.take();
         let thread = self.thread.take().ok_or(RecordError::Stopped)?;
-        thread.join().map_err(|_| RecordError::Stopped)?
+        let mut files = thread.join().map_err(|_| RecordError::Stopped)??;
+        for f in &mut files {
+            f.name = format!("{}{}", self.prefix, f.name);
+        }
+        Ok(files)
     }
 }
 
