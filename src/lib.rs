@@ -75,6 +75,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
             allow_anonymous: x.anonymous,
             accounts: Arc::new(accounts),
             limits: signaling::xml::Limits::default(),
+            recordings: recordings.clone(),
         },
         sfu.clone(),
     )

@@ -110,6 +110,33 @@ pub enum MucEvent {
     },
     /// The room's last occupant left; the room is gone.
     Destroyed(BareJid),
+    /// A moderator asked to start or stop recording the room (a groupchat
+    /// message `/record start` or `/record stop`; see [`record_command`]).
+    Record {
+        /// The room.
+        room: BareJid,
+        /// The moderator's nickname.
+        nick: String,
+        /// Its real JID.
+        jid: FullJid,
+        /// Start (`true`) or stop.
+        start: bool,
+    },
+}
+
+/// A groupchat body that is a recording command: `Some(Ok(start))` for
+/// `/record start` and `/record stop`, `Some(Err(()))` for another
+/// `/record ...`, `None` for a message that is no command.
+pub fn record_command(body: &str) -> Option<Result<bool, ()>> {
+    let mut words = body.split_whitespace();
+    if words.next() != Some("/record") {
+        return None;
+    }
+    Some(match (words.next(), words.next()) {
+        (Some("start"), None) => Ok(true),
+        (Some("stop"), None) => Ok(false),
+        _ => Err(()),
+    })
 }
 
 /// The MUC service.
@@ -402,6 +429,23 @@ impl Muc {
             }
             room.subject = text;
         }
+        let body = el.get_child("body", NS_CLIENT).map(|b| b.text()).unwrap_or_default();
+        match record_command(&body) {
+            None => {}
+            Some(Err(())) => {
+                return refuse(out, StanzaError::bad_request("use /record start or /record stop"));
+            }
+            Some(Ok(_)) if sender.role != MucRole::Moderator => {
+                return refuse(
+                    out,
+                    StanzaError::new(ErrorType::Auth, "forbidden").with_text("only moderators may start or stop recording"),
+                );
+            }
+            Some(Ok(start)) => {
+                out.push(MucEvent::Record { room: room_jid, nick: sender.nick, jid: sender.jid, start });
+                return;
+            }
+        }
         for o in &room.occupants {
             out.push(MucEvent::Send(readdress(el, &sender_addr, &o.jid)));
         }
@@ -493,6 +537,40 @@ impl Muc {
         out.push(MucEvent::Send(iq_result(el, &answering)));
         self.remove(room_jid, &target, &[307], reason, out);
     }
+}
+
+impl Muc {
+    /// A message from the room itself (no nick) to every occupant, with
+    /// XEP-0045 status `codes` (e.g. 170: the room is being recorded).
+    pub fn announce(&self, room_jid: &BareJid, body: &str, codes: &[u16], out: &mut Vec<MucEvent>) {
+        let Some(room) = self.rooms.get(room_jid) else { return };
+        for o in &room.occupants {
+            out.push(MucEvent::Send(room_message(room_jid, &o.jid, body, codes)));
+        }
+    }
+
+    /// A message from the room itself to one occupant (`to`).
+    pub fn tell(&self, room_jid: &BareJid, to: &FullJid, body: &str, out: &mut Vec<MucEvent>) {
+        if self.occupant(room_jid, to).is_some() {
+            out.push(MucEvent::Send(room_message(room_jid, to, body, &[])));
+        }
+    }
+}
+
+fn room_message(room_jid: &BareJid, to: &FullJid, body: &str, codes: &[u16]) -> Element {
+    let mut m = Element::builder("message", NS_CLIENT)
+        .attr(nc!("from"), room_jid.to_string())
+        .attr(nc!("to"), to.to_string())
+        .attr(nc!("type"), "groupchat")
+        .append(Element::builder("body", NS_CLIENT).append(body).build());
+    if !codes.is_empty() {
+        let mut x = Element::builder("x", NS_MUC_USER);
+        for c in codes {
+            x = x.append(Element::builder("status", NS_MUC_USER).attr(nc!("code"), c.to_string()).build());
+        }
+        m = m.append(x.build());
+    }
+    m.build()
 }
 
 /// Send `who`'s presence to every occupant (with `own_codes` on the copy
@@ -660,6 +738,38 @@ mod tests {
         let mut out = vec![];
         muc.message(&jid("x@localhost/1"), &room, &msg("x@localhost/1"), &mut out);
         assert_eq!(error_condition(&out).as_deref(), Some("not-acceptable"));
+    }
+
+    #[test]
+    fn only_moderators_record_and_the_room_hears_of_it() {
+        let mut muc = Muc::new("conference.localhost", MucLimits::default());
+        join(&mut muc, "a@localhost/1", "r@conference.localhost/alice", None);
+        join(&mut muc, "b@localhost/1", "r@conference.localhost/bob", None);
+        let msg = |from: &str, body: &str| {
+            Element::builder("message", NS_CLIENT)
+                .attr(nc!("from"), from)
+                .attr(nc!("to"), "r@conference.localhost")
+                .attr(nc!("type"), "groupchat")
+                .append(Element::builder("body", NS_CLIENT).append(body).build())
+                .build()
+        };
+        let room = Jid::new("r@conference.localhost").unwrap();
+        let mut out = vec![];
+        muc.message(&jid("b@localhost/1"), &room, &msg("b@localhost/1", "/record start"), &mut out);
+        assert_eq!(error_condition(&out).as_deref(), Some("forbidden"));
+        let mut out = vec![];
+        muc.message(&jid("a@localhost/1"), &room, &msg("a@localhost/1", "/record sideways"), &mut out);
+        assert_eq!(error_condition(&out).as_deref(), Some("bad-request"));
+        let mut out = vec![];
+        muc.message(&jid("a@localhost/1"), &room, &msg("a@localhost/1", " /record  start "), &mut out);
+        assert!(sent(&out).is_empty(), "the command is not relayed as chat");
+        assert!(matches!(&out[..], [MucEvent::Record { nick, start: true, .. }] if nick == "alice"));
+        let mut out = vec![];
+        muc.announce(&room.to_bare(), "recording started", &[170], &mut out);
+        let s = sent(&out);
+        assert_eq!(s.len(), 2);
+        assert!(s.iter().all(|m| m.attr("from") == Some("r@conference.localhost")
+            && m.get_child("x", NS_MUC_USER).is_some_and(|x| x.children().any(|c| c.attr("code") == Some("170")))));
     }
 
     #[test]

@@ -7,7 +7,9 @@
 //! `/xmpp-websocket` calls [`Signaling::websocket`] and pumps messages
 //! between the socket and the returned [`WsConnection`]; the admin API
 //! asks the router task for snapshots ([`Signaling::rooms`],
-//! [`Signaling::room`]).
+//! [`Signaling::room`]) and starts and stops recordings through it
+//! ([`Signaling::start_recording`], [`Signaling::stop_recording`]), so
+//! that the room hears of it whoever asked.
 
 use std::io;
 use std::net::SocketAddr;
@@ -16,6 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use minidom::Element;
+use recorder::{ActiveRecording, RecordError, RecordedFile, Recordings};
 use sfu::{EndpointEvent, EndpointId, RoomId, SdpAnswer, SfuHandle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -60,6 +63,8 @@ pub struct SignalingConfig {
     pub accounts: Arc<Accounts>,
     /// Parser bounds.
     pub limits: Limits,
+    /// The recordings, which moderators start and stop with `/record`.
+    pub recordings: Recordings,
 }
 
 /// What connection tasks tell the router task.
@@ -71,6 +76,10 @@ enum HubMsg {
     MediaEvent { endpoint: EndpointId, event: EndpointEvent },
     MediaFailed { endpoint: EndpointId, error: String },
     Query(Query),
+    /// Recording of `room` started or stopped: tell the room.
+    Recorded { room: BareJid, by: String, start: bool },
+    /// A moderator's recording command failed: tell it.
+    RecordFailed { room: BareJid, jid: FullJid, error: String },
 }
 
 /// A question about the router's state, answered from the router task.
@@ -93,6 +102,7 @@ pub struct Signaling {
     tls: Option<TlsIdentity>,
     tcp_addr: SocketAddr,
     next_conn: Arc<AtomicU64>,
+    recordings: Recordings,
 }
 
 /// One WebSocket connection as the HTTP server sees it: send each text
@@ -133,13 +143,14 @@ impl Signaling {
             muc: MucLimits::default(),
             focus: FocusLimits::default(),
         });
-        tokio::spawn(run_hub(server, hub_rx, hub.clone(), sfu));
+        tokio::spawn(run_hub(server, hub_rx, hub.clone(), sfu, config.recordings.clone()));
         let me = Signaling {
             hub,
             stream_cfg,
             tls: config.tls,
             tcp_addr,
             next_conn: Arc::new(AtomicU64::new(1)),
+            recordings: config.recordings,
         };
         let acceptor = me.clone();
         tokio::spawn(async move {
@@ -201,6 +212,29 @@ impl Signaling {
         let (tx, rx) = oneshot::channel();
         self.hub.send(HubMsg::Query(Query::Room(jid, tx))).await.ok()?;
         rx.await.ok().flatten()
+    }
+
+    /// The recordings.
+    pub fn recordings(&self) -> &Recordings {
+        &self.recordings
+    }
+
+    /// Start recording the room `jid` on behalf of `by` (an admin); its
+    /// occupants are told.
+    pub async fn start_recording(&self, jid: &BareJid, by: &str) -> Result<ActiveRecording, RecordError> {
+        let active = self.recordings.start(&RoomId::from(jid.to_string()), by)?;
+        let msg = HubMsg::Recorded { room: jid.clone(), by: by.to_owned(), start: true };
+        let _ = self.hub.send(msg).await;
+        Ok(active)
+    }
+
+    /// Stop recording the room `jid` on behalf of `by`; its occupants are
+    /// told. Returns the recording's files.
+    pub async fn stop_recording(&self, jid: &BareJid, by: &str) -> Result<Vec<RecordedFile>, RecordError> {
+        let files = self.recordings.stop(&RoomId::from(jid.to_string())).await?;
+        let msg = HubMsg::Recorded { room: jid.clone(), by: by.to_owned(), start: false };
+        let _ = self.hub.send(msg).await;
+        Ok(files)
     }
 
     /// The STARTTLS certificate in PEM, if TLS is on.
@@ -311,6 +345,7 @@ async fn run_hub(
     mut rx: mpsc::Receiver<HubMsg>,
     hub: mpsc::Sender<HubMsg>,
     sfu: SfuHandle,
+    recordings: Recordings,
 ) {
     let mut conns: std::collections::HashMap<ConnId, mpsc::Sender<ConnMsg>> = Default::default();
     while let Some(msg) = rx.recv().await {
@@ -334,6 +369,9 @@ async fn run_hub(
             HubMsg::Query(Query::Room(jid, reply)) => {
                 let _ = reply.send(server.room_snapshot(&jid));
             }
+            HubMsg::Recorded { room, by, start: true } => server.recording_started(&room, &by),
+            HubMsg::Recorded { room, by, start: false } => server.recording_stopped(&room, &by),
+            HubMsg::RecordFailed { room, jid, error } => server.recording_failed(&room, &jid, &error),
         }
         while let Some(out) = server.poll_output() {
             match out {
@@ -356,6 +394,7 @@ async fn run_hub(
                     }
                 }
                 ServerOutput::Media(cmd) => media(&sfu, &hub, cmd),
+                ServerOutput::Record { room, nick, jid, start } => record(&recordings, &hub, room, nick, jid, start),
             }
         }
     }
@@ -398,6 +437,39 @@ fn media(sfu: &SfuHandle, hub: &mpsc::Sender<HubMsg>, cmd: MediaCommand) {
                 }
             });
         }
+    }
+}
+
+/// Carry out a moderator's recording command in its own task (stopping
+/// waits for the files to close); the outcome comes back to the router.
+fn record(recordings: &Recordings, hub: &mpsc::Sender<HubMsg>, room: BareJid, nick: String, jid: FullJid, start: bool) {
+    let recordings = recordings.clone();
+    let hub = hub.clone();
+    tokio::spawn(async move {
+        let id = RoomId::from(room.to_string());
+        let result = if start {
+            recordings.start(&id, &nick).map(|_| ())
+        } else {
+            recordings.stop(&id).await.map(|_| ())
+        };
+        let msg = match result {
+            Ok(()) => HubMsg::Recorded { room, by: nick, start },
+            Err(e) => {
+                tracing::info!(%room, error = %e, "recording command failed");
+                HubMsg::RecordFailed { room, jid, error: record_failure(&e) }
+            }
+        };
+        let _ = hub.send(msg).await;
+    });
+}
+
+/// Why a recording command failed, as the moderator reads it.
+pub fn record_failure(e: &RecordError) -> String {
+    match e {
+        RecordError::AlreadyRecording => "the room is being recorded already".into(),
+        RecordError::NotRecording => "the room is not being recorded".into(),
+        RecordError::Sfu(sfu::SfuError::UnknownRoom(_)) => "no one is in the call yet".into(),
+        other => format!("it failed ({other})"),
     }
 }
 

@@ -43,6 +43,19 @@ pub enum ServerOutput {
     },
     /// Ask the media plane.
     Media(MediaCommand),
+    /// A moderator asked to start or stop recording a room; answer with
+    /// [`Server::recording_started`], [`Server::recording_stopped`] or
+    /// [`Server::recording_failed`].
+    Record {
+        /// The room.
+        room: BareJid,
+        /// The moderator's nick.
+        nick: String,
+        /// Its real JID (to tell it of a failure).
+        jid: FullJid,
+        /// Start (`true`) or stop.
+        start: bool,
+    },
 }
 
 /// One room in the list of rooms (the admin API's overview).
@@ -225,6 +238,30 @@ impl Server {
         self.drain_focus();
     }
 
+    /// Recording of `room` started (by a moderator's command or an
+    /// admin): every occupant is told, with status code 170
+    /// (XEP-0045 §10.8).
+    pub fn recording_started(&mut self, room: &BareJid, by: &str) {
+        let mut events = Vec::new();
+        self.muc.announce(room, &format!("Recording started by {by}."), &[170], &mut events);
+        self.muc_events(events);
+    }
+
+    /// Recording of `room` stopped: every occupant is told, with status
+    /// code 171.
+    pub fn recording_stopped(&mut self, room: &BareJid, by: &str) {
+        let mut events = Vec::new();
+        self.muc.announce(room, &format!("Recording stopped by {by}."), &[171], &mut events);
+        self.muc_events(events);
+    }
+
+    /// A moderator's recording command failed: it alone is told why.
+    pub fn recording_failed(&mut self, room: &BareJid, jid: &FullJid, why: &str) {
+        let mut events = Vec::new();
+        self.muc.tell(room, jid, &format!("Recording: {why}."), &mut events);
+        self.muc_events(events);
+    }
+
     /// A stanza from connection `conn` (its `from` already stamped).
     pub fn stanza(&mut self, conn: ConnId, stanza: Element) {
         let Some(from) = self.conns.get(&conn).cloned() else { return };
@@ -405,6 +442,9 @@ impl Server {
                 }
                 MucEvent::Joined { room, nick, .. } => tracing::debug!(%room, nick, "joined"),
                 MucEvent::Destroyed(room) => tracing::debug!(%room, "room destroyed"),
+                MucEvent::Record { room, nick, jid, start } => {
+                    self.out.push_back(ServerOutput::Record { room, nick, jid, start });
+                }
             }
         }
     }

@@ -38,6 +38,8 @@ pub struct Seen {
     pub proceeds: Vec<String>,
     /// The room subject, as last announced.
     pub subject: Option<String>,
+    /// Messages of type `error` (refused messages and commands).
+    pub message_errors: Vec<Element>,
     /// Status codes of our own unavailable presence from the room (307:
     /// kicked).
     pub removed_with: Option<Vec<String>>,
@@ -307,6 +309,9 @@ impl Participant {
             "message" => {
                 if let Some(p) = el.get_child("proceed", NS_JMI) {
                     self.seen.proceeds.push(p.attr("id").unwrap_or("").to_string());
+                }
+                if el.attr("type") == Some("error") {
+                    self.seen.message_errors.push(el.clone());
                 }
                 if el.attr("type") == Some("groupchat") {
                     if let Some(subject) = el.get_child("subject", NS_CLIENT) {

@@ -1,4 +1,4 @@
-//! The admin API, read-only JSON:
+//! The admin API, JSON:
 //!
 //! - `GET /api/rooms`: every room with its number of participants and of
 //!   those in the call ([`RoomList`]);
@@ -6,7 +6,15 @@
 //!   `@conference.<domain>`), its participants by nick, whether each is in
 //!   the call, the tracks each publishes (kind, codec, simulcast layers,
 //!   bitrate and packets in and out, loss) and what each receives
-//!   ([`RoomDetail`]).
+//!   ([`RoomDetail`]);
+//! - `POST /api/rooms/<room>/recording` starts recording the room (201,
+//!   [`RecordingStarted`]; 409 if it is recorded already or no one is in
+//!   the call), `DELETE` stops it (200, [`RecordingStopped`]; 409 if it is
+//!   not recorded); the room's occupants are told either way;
+//! - `GET /api/recordings`: the recordings in progress and every file in
+//!   the recordings directory ([`RecordingList`]);
+//! - `GET /recordings/<file>`: one file, `video/webm` or `video/mp4`
+//!   (400 for a name no recording has, 404 for one that does not exist).
 //!
 //! Rooms and occupants come from `signaling` (a snapshot from its router),
 //! tracks and counters from `sfu` (each call's endpoint statistics, which
@@ -20,7 +28,7 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures_util::future::join_all;
 use serde::Serialize;
@@ -151,6 +159,59 @@ pub struct Received {
     pub keyframe_requests: u64,
 }
 
+/// `POST /api/rooms/<room>/recording`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordingStarted {
+    /// The room's name.
+    pub room: String,
+    /// When it started, seconds since the Unix epoch.
+    pub started_unix: u64,
+}
+
+/// `DELETE /api/rooms/<room>/recording`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordingStopped {
+    /// The room's name.
+    pub room: String,
+    /// The recording's files, one per participant.
+    pub files: Vec<String>,
+}
+
+/// `GET /api/recordings`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordingList {
+    /// Rooms being recorded now.
+    pub recording: Vec<InProgress>,
+    /// Every file, newest first.
+    pub files: Vec<FileEntry>,
+}
+
+/// A room being recorded.
+#[derive(Debug, Clone, Serialize)]
+pub struct InProgress {
+    /// The room's name.
+    pub room: String,
+    /// When it started, seconds since the Unix epoch.
+    pub started_unix: u64,
+    /// Who started it: a moderator's nick, or `admin`.
+    pub by: String,
+}
+
+/// A recording file.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileEntry {
+    /// Its name.
+    pub name: String,
+    /// Where to download it.
+    pub url: String,
+    /// Bytes.
+    pub size: u64,
+    /// Last written, seconds since the Unix epoch.
+    pub modified_unix: u64,
+    /// Still being written.
+    pub in_progress: bool,
+}
+
 /// An API error: a status and `{"error": message}`.
 #[derive(Debug, Clone)]
 pub struct ApiError(pub StatusCode, pub String);
@@ -172,6 +233,9 @@ pub fn routes(config: WebConfig) -> Router {
     Router::new()
         .route("/api/rooms", get(rooms))
         .route("/api/rooms/{room}", get(room))
+        .route("/api/rooms/{room}/recording", post(start_recording).delete(stop_recording))
+        .route("/api/recordings", get(recordings))
+        .route("/recordings/{file}", get(download))
         .route("/api", get(unknown))
         .route("/api/{*rest}", get(unknown))
         .with_state(config)
@@ -217,6 +281,101 @@ async fn room(State(config): State<WebConfig>, name: Result<Path<String>, PathRe
     }))
     .await;
     Ok(Json(detail(&snapshot, &tracks, &stats)))
+}
+
+/// The room called `name`, which must exist.
+async fn existing_room(config: &WebConfig, name: Result<Path<String>, PathRejection>) -> Result<signaling::jid::BareJid, ApiError> {
+    let Path(name) = name.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let jid = config
+        .signaling
+        .room_jid(&name)
+        .ok_or_else(|| ApiError(StatusCode::BAD_REQUEST, format!("{name:?} is not a valid room name")))?;
+    if config.signaling.room(jid.clone()).await.is_none() {
+        return Err(ApiError(StatusCode::NOT_FOUND, format!("no room {:?}", room_name(&jid))));
+    }
+    Ok(jid)
+}
+
+fn record_error(e: &recorder::RecordError) -> ApiError {
+    use recorder::RecordError as E;
+    let status = match e {
+        E::AlreadyRecording | E::NotRecording | E::Sfu(sfu::SfuError::UnknownRoom(_)) => StatusCode::CONFLICT,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    ApiError(status, signaling::net::record_failure(e))
+}
+
+async fn start_recording(
+    State(config): State<WebConfig>,
+    name: Result<Path<String>, PathRejection>,
+) -> Result<(StatusCode, Json<RecordingStarted>), ApiError> {
+    let jid = existing_room(&config, name).await?;
+    let active = config.signaling.start_recording(&jid, "admin").await.map_err(|e| record_error(&e))?;
+    Ok((StatusCode::CREATED, Json(RecordingStarted { room: room_name(&jid), started_unix: active.started_unix })))
+}
+
+async fn stop_recording(
+    State(config): State<WebConfig>,
+    name: Result<Path<String>, PathRejection>,
+) -> Result<Json<RecordingStopped>, ApiError> {
+    let jid = existing_room(&config, name).await?;
+    let files = config.signaling.stop_recording(&jid, "admin").await.map_err(|e| record_error(&e))?;
+    Ok(Json(RecordingStopped { room: room_name(&jid), files: files.into_iter().map(|f| f.name).collect() }))
+}
+
+async fn recordings(State(config): State<WebConfig>) -> Result<Json<RecordingList>, ApiError> {
+    let r = config.signaling.recordings();
+    let recording = r
+        .in_progress()
+        .into_iter()
+        .map(|a| InProgress {
+            room: a.room.as_str().split('@').next().unwrap_or("").to_owned(),
+            started_unix: a.started_unix,
+            by: a.by,
+        })
+        .collect();
+    let files = r
+        .files()
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("listing recordings: {e}")))?
+        .into_iter()
+        .map(|f| FileEntry {
+            url: format!("/recordings/{}", f.name),
+            name: f.name,
+            size: f.size,
+            modified_unix: f.modified_unix,
+            in_progress: f.in_progress,
+        })
+        .collect();
+    Ok(Json(RecordingList { recording, files }))
+}
+
+async fn download(State(config): State<WebConfig>, name: Result<Path<String>, PathRejection>) -> Result<Response, ApiError> {
+    let Path(name) = name.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let (true, Some(ctype)) = (recorder::registry::valid_name(&name), recorder::registry::content_type(&name)) else {
+        return Err(ApiError(StatusCode::BAD_REQUEST, format!("{name:?} is not a recording's name")));
+    };
+    let path = config
+        .signaling
+        .recordings()
+        .file_path(&name)
+        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no recording {name:?}")))?;
+    // Whole files in memory: recordings of meetings are tens of megabytes.
+    let body = tokio::task::spawn_blocking(move || std::fs::read(path))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no recording {name:?}")))?;
+    // Names are letters, digits, '-' and '_'; only ASCII ones go in a header.
+    let filename: String = if name.is_ascii() { name.clone() } else { "recording".to_owned() + &name[name.rfind('.').unwrap_or(0)..] };
+    let disposition = format!("attachment; filename=\"{filename}\"");
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, ctype.to_owned()),
+            (axum::http::header::CONTENT_DISPOSITION, disposition),
+        ],
+        body,
+    )
+        .into_response())
 }
 
 /// The room's name: the node of its JID.

@@ -5,7 +5,7 @@
 //! ```text
 //!  browser ──HTTP──▶ router ─┬─ /, /<room>, /admin, /assets/*, /config.json ─▶ client (embedded dist/)
 //!                            ├─ /xmpp-websocket ─▶ websocket ─▶ signaling (RFC 7395 stream)
-//!                            ├─ /api/rooms[/<room>] ─▶ api ─▶ signaling (rooms) + sfu (stats)
+//!                            ├─ /api/rooms[/<room>], /api/recordings, /recordings/<file> ─▶ api ─▶ signaling (rooms, recordings) + sfu (stats)
 //!                            ├─ /metrics ─▶ metrics (Prometheus text)
 //!                            └─ /health
 //! ```
@@ -17,8 +17,9 @@
 //!   needs to connect;
 //! - [`websocket`]: `/xmpp-websocket`, handed to
 //!   [`signaling::net::Signaling::websocket`];
-//! - [`api`]: the read-only admin API (rooms, participants, their tracks
-//!   and bitrates) as JSON;
+//! - [`api`]: the admin API (rooms, participants, their tracks and
+//!   bitrates; starting and stopping recordings, listing and downloading
+//!   their files) as JSON;
 //! - [`metrics`]: the process's Prometheus recorder and `/metrics`.
 //!
 //! What it is not for: XMPP, Jingle and media, which belong to `signaling`

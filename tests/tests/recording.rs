@@ -1,0 +1,230 @@
+//! Recording as moderators and admins meet it: during a real call of two
+//! participants (XMPP over WebSocket, webrtc-rs media), the room's
+//! moderator starts and stops recording with `/record start` and
+//! `/record stop`, the room is told, and the files are listed and
+//! downloaded from the admin API; a participant who is no moderator is
+//! refused; admins start and stop recording over REST.
+
+use std::time::Duration;
+
+use confab_tests::participant::Participant;
+use confab_tests::xmpp::XmppClient;
+use confab_tests::{init_tracing, PeerOptions, TestPeer, VideoCodec};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const ROOM: &str = "standup@conference.localhost";
+const LONG: Duration = Duration::from_secs(60);
+
+fn url(confab: &confab::Running, path: &str) -> String {
+    format!("http://{}{path}", confab.http_addr)
+}
+
+async fn json(confab: &confab::Running, method: reqwest::Method, path: &str) -> (u16, Value) {
+    let res = reqwest::Client::new()
+        .request(method.clone(), url(confab, path))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+    let status = res.status().as_u16();
+    let body = res.text().await.unwrap_or_default();
+    let value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{method} {path}: {e}: {body}"));
+    (status, value)
+}
+
+async fn get_json(confab: &confab::Running, path: &str) -> (u16, Value) {
+    json(confab, reqwest::Method::GET, path).await
+}
+
+/// The status line of a request sent byte for byte.
+async fn raw_status(confab: &confab::Running, path: &str) -> String {
+    let mut s = tokio::net::TcpStream::connect(confab.http_addr).await.expect("connect");
+    let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.expect("write");
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out).await;
+    String::from_utf8_lossy(&out).lines().next().unwrap_or("").to_string()
+}
+
+async fn ws_participant(confab: &confab::Running, nick: &str) -> Participant {
+    let ws = format!("ws://{}/xmpp-websocket", confab.http_addr);
+    let xmpp = XmppClient::connect_ws(&ws, "localhost")
+        .await
+        .unwrap_or_else(|e| panic!("{nick} logs in over WebSocket: {e}"));
+    let peer = TestPeer::new(nick, PeerOptions::publisher(VideoCodec::Vp8)).await;
+    Participant::new(xmpp, peer, nick)
+}
+
+/// Whether the room has said `body` (a message from the room itself).
+fn room_said(p: &Participant, body: &str) -> bool {
+    p.seen.chat.iter().any(|(nick, b)| nick.is_empty() && b == body)
+}
+
+/// Pump both until `done` holds for each, or a minute passes.
+async fn pump_both_until(a: &mut Participant, b: &mut Participant, done: impl Fn(&Participant) -> bool + Copy) {
+    tokio::join!(a.pump_until(LONG, done), b.pump_until(LONG, done));
+}
+
+/// Both participants' calls carry media the bridge receives.
+async fn in_call(confab: &confab::Running, alice: &mut Participant, bob: &mut Participant) -> bool {
+    let deadline = tokio::time::Instant::now() + LONG;
+    loop {
+        tokio::join!(alice.pump(Duration::from_millis(200)), bob.pump(Duration::from_millis(200)));
+        let (_, detail) = get_json(confab, "/api/rooms/standup").await;
+        let publishing = |p: &Value| {
+            p["connected"] == true
+                && p["tracks"].as_array().is_some_and(|ts| {
+                    ["audio", "video"]
+                        .iter()
+                        .all(|k| ts.iter().any(|t| t["kind"] == *k && t["bitrate_in_bps"].as_u64() > Some(0)))
+                })
+        };
+        let ok = detail["participants"].as_array().is_some_and(|ps| ps.len() == 2 && ps.iter().all(publishing));
+        if ok || tokio::time::Instant::now() >= deadline {
+            return ok;
+        }
+    }
+}
+
+/// Pump both until every file of the recording in progress has grown
+/// past `bytes` and there is one per participant.
+async fn record_until(confab: &confab::Running, alice: &mut Participant, bob: &mut Participant, bytes: u64) -> Value {
+    let deadline = tokio::time::Instant::now() + LONG;
+    loop {
+        tokio::join!(alice.pump(Duration::from_millis(200)), bob.pump(Duration::from_millis(200)));
+        let (_, list) = get_json(confab, "/api/recordings").await;
+        let files: Vec<&Value> = list["files"].as_array().map(|f| f.iter().filter(|f| f["in_progress"] == true).collect()).unwrap_or_default();
+        if (files.len() == 2 && files.iter().all(|f| f["size"].as_u64() > Some(bytes))) || tokio::time::Instant::now() >= deadline {
+            return list;
+        }
+    }
+}
+
+/// ffprobe's codec names of `path`'s streams, if ffprobe is installed.
+fn ffprobe_codecs(path: &std::path::Path) -> Option<Vec<String>> {
+    let out = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "stream=codec_type,codec_name", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .ok()?;
+    let mut codecs: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect();
+    codecs.sort();
+    Some(codecs)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_moderator_records_a_call_and_admins_download_it() {
+    init_tracing();
+    let confab = confab::start(&confab::config::Config::ephemeral()).await.expect("confab starts");
+    let mut alice = ws_participant(&confab, "alice").await;
+    let mut bob = ws_participant(&confab, "bob").await;
+    alice.join(ROOM, None).await.expect("alice joins");
+    bob.join(ROOM, None).await.expect("bob joins");
+    for p in [&mut alice, &mut bob] {
+        p.start_call().await.expect("the room accepts the call");
+        p.peer.start_sending();
+    }
+    assert!(in_call(&confab, &mut alice, &mut bob).await, "both publish audio and video");
+    let (_, list) = get_json(&confab, "/api/recordings").await;
+    assert_eq!(list, serde_json::json!({ "recording": [], "files": [] }));
+
+    // Bob is no moderator: refused, and nothing is recorded.
+    bob.say("/record start").await.expect("bob asks");
+    bob.pump_until(LONG, |p| !p.seen.message_errors.is_empty()).await;
+    let refusal = bob.seen.message_errors.first().expect("bob is refused");
+    assert_eq!(confab_tests::participant::error_condition(refusal).as_deref(), Some("forbidden"), "{refusal:?}");
+    assert!(!alice.seen.chat.iter().any(|(_, b)| b.contains("/record")), "the command is no chat");
+    let (_, list) = get_json(&confab, "/api/recordings").await;
+    assert_eq!(list["recording"], serde_json::json!([]));
+
+    // Alice is: everyone hears recording started.
+    alice.say("/record start").await.expect("alice asks");
+    pump_both_until(&mut alice, &mut bob, |p| room_said(p, "Recording started by alice.")).await;
+    for p in [&alice, &bob] {
+        assert!(room_said(p, "Recording started by alice."), "{} is told: {:?}", p.nick, p.seen.chat);
+    }
+    let list = record_until(&confab, &mut alice, &mut bob, 50_000).await;
+    assert_eq!(list["recording"][0]["room"], "standup", "{list:#}");
+    assert_eq!(list["recording"][0]["by"], "alice", "{list:#}");
+    assert!(alice.seen.message_errors.is_empty(), "{:?}", alice.seen.message_errors);
+
+    alice.say("/record stop").await.expect("alice stops");
+    pump_both_until(&mut alice, &mut bob, |p| room_said(p, "Recording stopped by alice.")).await;
+    for p in [&alice, &bob] {
+        assert!(room_said(p, "Recording stopped by alice."), "{} is told: {:?}", p.nick, p.seen.chat);
+    }
+
+    // One finished WebM per participant, listed and downloadable.
+    let (status, list) = get_json(&confab, "/api/recordings").await;
+    assert_eq!(status, 200);
+    assert_eq!(list["recording"], serde_json::json!([]), "{list:#}");
+    let files = list["files"].as_array().cloned().unwrap_or_default();
+    assert_eq!(files.len(), 2, "{list:#}");
+    let dir = std::env::temp_dir().join(format!("confab-recording-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a scratch directory");
+    for nick in ["alice", "bob"] {
+        let f = files
+            .iter()
+            .find(|f| f["name"].as_str().is_some_and(|n| n.starts_with("standup-") && n.contains(&format!("-{nick}-")) && n.ends_with(".webm")))
+            .unwrap_or_else(|| panic!("{nick}'s recording is listed: {list:#}"));
+        assert_eq!(f["in_progress"], false);
+        assert!(f["size"].as_u64() > Some(50_000), "{f}");
+        let link = f["url"].as_str().expect("a download link");
+        let res = reqwest::get(url(&confab, link)).await.expect("download");
+        assert_eq!(res.status().as_u16(), 200, "{link}");
+        assert_eq!(res.headers().get("content-type").and_then(|v| v.to_str().ok()), Some("video/webm"), "{link}");
+        let body = res.bytes().await.expect("the file");
+        assert_eq!(Some(body.len() as u64), f["size"].as_u64(), "{link} is the whole file");
+        let path = dir.join(format!("{nick}.webm"));
+        std::fs::write(&path, &body).expect("saved");
+        if let Some(codecs) = ffprobe_codecs(&path) {
+            assert_eq!(codecs, vec!["opus,audio".to_string(), "vp8,video".to_string()], "{nick}'s file");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // Stopping twice, or starting twice, is a conflict over XMPP too.
+    alice.say("/record stop").await.expect("alice stops again");
+    alice.pump_until(LONG, |p| room_said(p, "Recording: the room is not being recorded.")).await;
+    assert!(room_said(&alice, "Recording: the room is not being recorded."), "{:?}", alice.seen.chat);
+
+    // Admins: REST start and stop; the room is told.
+    let (status, started) = json(&confab, reqwest::Method::POST, "/api/rooms/standup/recording").await;
+    assert_eq!(status, 201, "{started}");
+    assert_eq!(started["room"], "standup");
+    let (status, again) = json(&confab, reqwest::Method::POST, "/api/rooms/StandUp/recording").await;
+    assert_eq!(status, 409, "{again}");
+    pump_both_until(&mut alice, &mut bob, |p| room_said(p, "Recording started by admin.")).await;
+    assert!(room_said(&bob, "Recording started by admin."), "{:?}", bob.seen.chat);
+    record_until(&confab, &mut alice, &mut bob, 10_000).await;
+    let (status, stopped) = json(&confab, reqwest::Method::DELETE, "/api/rooms/standup/recording").await;
+    assert_eq!(status, 200, "{stopped}");
+    assert_eq!(stopped["files"].as_array().map(Vec::len), Some(2), "{stopped}");
+    let (status, _) = json(&confab, reqwest::Method::DELETE, "/api/rooms/standup/recording").await;
+    assert_eq!(status, 409);
+    pump_both_until(&mut alice, &mut bob, |p| room_said(p, "Recording stopped by admin.")).await;
+    assert!(room_said(&alice, "Recording stopped by admin."), "{:?}", alice.seen.chat);
+    let (_, list) = get_json(&confab, "/api/recordings").await;
+    assert_eq!(list["files"].as_array().map(Vec::len), Some(4), "{list:#}");
+
+    // Rooms that are not, names that cannot be.
+    let (status, body) = json(&confab, reqwest::Method::POST, "/api/rooms/nobody-here/recording").await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = json(&confab, reqwest::Method::POST, "/api/rooms/a%40b/recording").await;
+    assert_eq!(status, 400, "{body}");
+    for (path, want) in [
+        ("/recordings/nope.webm", 404),
+        ("/recordings/notes.txt", 400),
+        ("/recordings/.hidden.webm", 400),
+        ("/recordings/..%2FCargo.toml", 400),
+        ("/recordings/a%2F..%2Fb.webm", 400),
+    ] {
+        let (status, body) = get_json(&confab, path).await;
+        assert_eq!(status, want, "{path}: {body}");
+    }
+    for path in ["/recordings/../Cargo.toml", "/recordings/%2E%2E/Cargo.toml"] {
+        let status = raw_status(&confab, path).await;
+        assert!(status.contains(" 404 ") || status.contains(" 400 "), "{path}: {status}");
+    }
+    confab.stop();
+}
