@@ -5,6 +5,9 @@
 //   GET /api/rooms/<room>  -> { name, jid, subject, participants: [{ nick, role,
 //                               in_call, connected, rtt_ms, bytes_in, bytes_out,
 //                               tracks: [...], receives: [...] }] }
+//   GET /api/recordings    -> { recording: [{ room, started_unix, by }],
+//                               files: [{ name, url, size, modified_unix, in_progress }] }
+//   POST | DELETE /api/rooms/<room>/recording: start | stop recording the room
 "use strict";
 
 const POLL_MS = 2000;
@@ -155,6 +158,54 @@ function renderRoom(room) {
   $("#t-out").textContent = bitrate(outBps);
 }
 
+function size(bytes) {
+  if (bytes >= 1e6) return `${(bytes / 1e6).toFixed(1)} MB`;
+  if (bytes >= 1e3) return `${(bytes / 1e3).toFixed(0)} kB`;
+  return `${bytes} B`;
+}
+
+let recordingRooms = new Set();
+
+function renderRecordings(list) {
+  recordingRooms = new Set((list.recording ?? []).map((r) => r.room));
+  const tbody = $("#recordings tbody");
+  tbody.replaceChildren();
+  const files = list.files ?? [];
+  if (!files.length) {
+    tbody.append(el("tr", { class: "empty" }, el("td", { colspan: 4 }, "No recordings yet.")));
+  }
+  for (const f of files) {
+    tbody.append(
+      el(
+        "tr",
+        {},
+        el("td", { class: "mono" }, f.name),
+        el("td", { class: "num" }, size(f.size)),
+        el("td", {}, f.in_progress ? "recording…" : new Date(f.modified_unix * 1000).toLocaleString()),
+        el("td", {}, f.in_progress ? "" : el("a", { href: f.url, download: f.name }, "Download")),
+      ),
+    );
+  }
+  const name = selected();
+  const on = name !== null && recordingRooms.has(name.toLowerCase());
+  const button = $("#room-record");
+  button.textContent = on ? "Stop recording" : "Start recording";
+  button.dataset.on = on ? "1" : "";
+}
+
+async function toggleRecording() {
+  const name = selected();
+  if (!name) return;
+  const method = $("#room-record").dataset.on ? "DELETE" : "POST";
+  const res = await fetch(`/api/rooms/${encodeURIComponent(name)}/recording`, { method });
+  if (!res.ok) {
+    const body = await res.json().catch(() => ({}));
+    setStatus("error", `Recording: ${body.error ?? `HTTP ${res.status}`}`);
+    return;
+  }
+  poll();
+}
+
 function setStatus(state, text) {
   const s = $("#status");
   s.dataset.state = state;
@@ -184,6 +235,8 @@ async function poll() {
         $("#t-out").textContent = "–";
       }
     }
+    const recordings = await getJson("/api/recordings");
+    if (recordings.status === 200) renderRecordings(recordings.body);
     setStatus("live", `Live · ${new Date().toLocaleTimeString()}`);
   } catch (err) {
     setStatus("error", `Cannot reach the bridge: ${err.message}`);
@@ -191,5 +244,6 @@ async function poll() {
 }
 
 window.addEventListener("hashchange", poll);
+$("#room-record").addEventListener("click", toggleRecording);
 poll();
 setInterval(poll, POLL_MS);
