@@ -413,8 +413,10 @@ fn first_vcl_start(data: &[u8]) -> Option<usize> {
     None
 }
 
-/// Inserts emulation-prevention bytes (H.264 §7.4.1).
-fn escape_emulation(body: &[u8]) -> Vec<u8> {
+/// Inserts emulation-prevention bytes (H.264 §7.4.1): 0x03 after two zero
+/// bytes when the next byte is <= 3, turning an RBSP into a NAL unit body.
+/// Also used by Confab's test kit for its synthetic H.264 frames.
+pub fn escape_emulation(body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len() + 4);
     let mut zeros = 0;
     for &b in body {
@@ -428,8 +430,9 @@ fn escape_emulation(body: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Removes emulation-prevention bytes.
-fn unescape_emulation(body: &[u8]) -> Vec<u8> {
+/// Removes emulation-prevention bytes, turning a NAL unit body back into
+/// an RBSP.
+pub fn unescape_emulation(body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len());
     let mut zeros = 0;
     for &b in body {

@@ -22,6 +22,8 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use confab_loadtest::media::{escape_emulation, unescape_emulation};
+
 /// Marks the start of the 16-byte tag inside every synthetic payload.
 pub const MAGIC: &[u8; 4] = b"CNFB";
 /// Length of the tag: magic + counter + send time.
@@ -154,7 +156,7 @@ pub fn h264_payload(counter: u32, keyframe: bool, sent_micros: u64) -> Vec<u8> {
         rbsp.extend(filler(DELTA_FILLER, counter));
         rbsp.push(0x80); // rbsp_stop_one_bit + alignment
         let mut out = vec![NAL_NON_IDR];
-        out.extend(h264_escape(&rbsp));
+        out.extend(escape_emulation(&rbsp));
         return out;
     }
 
@@ -164,7 +166,7 @@ pub fn h264_payload(counter: u32, keyframe: bool, sent_micros: u64) -> Vec<u8> {
     rbsp.extend(filler(KEY_FILLER, counter));
     rbsp.push(0x80);
     let mut idr = vec![NAL_IDR];
-    idr.extend(h264_escape(&rbsp));
+    idr.extend(escape_emulation(&rbsp));
 
     let mut out = vec![NAL_STAP_A];
     for nal in [H264_SPS, H264_PPS, idr.as_slice()] {
@@ -179,37 +181,6 @@ pub fn opus_payload(counter: u32, sent_micros: u64) -> Vec<u8> {
     let mut out = Vec::with_capacity(1 + TAG_LEN);
     out.push(OPUS_TOC);
     out.extend_from_slice(&tag(counter, sent_micros));
-    out
-}
-
-/// Inserts H.264 emulation-prevention bytes (0x03 after two zero bytes when the next
-/// byte is <= 3), turning an RBSP into a NAL unit body.
-pub fn h264_escape(rbsp: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(rbsp.len() + rbsp.len() / 64 + 1);
-    let mut zeros = 0;
-    for &b in rbsp {
-        if zeros >= 2 && b <= 3 {
-            out.push(0x03);
-            zeros = 0;
-        }
-        out.push(b);
-        zeros = if b == 0 { zeros + 1 } else { 0 };
-    }
-    out
-}
-
-/// Removes H.264 emulation-prevention bytes, turning a NAL unit body back into an RBSP.
-pub fn h264_unescape(nal_body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(nal_body.len());
-    let mut zeros = 0;
-    for &b in nal_body {
-        if zeros >= 2 && b == 0x03 {
-            zeros = 0;
-            continue;
-        }
-        out.push(b);
-        zeros = if b == 0 { zeros + 1 } else { 0 };
-    }
     out
 }
 
@@ -293,7 +264,7 @@ pub fn parse_h264(payload: &[u8]) -> Option<FrameInfo> {
             *keyframe = true;
         }
         if (t == 1 || t == 5) && found.is_none() {
-            found = find_tag(&h264_unescape(&nal[1..]));
+            found = find_tag(&unescape_emulation(&nal[1..]));
         }
     };
     match nal_type {
@@ -319,7 +290,7 @@ pub fn parse_h264(payload: &[u8]) -> Option<FrameInfo> {
                 keyframe = true;
             }
             if t == 1 || t == 5 {
-                found = find_tag(&h264_unescape(payload.get(2..)?));
+                found = find_tag(&unescape_emulation(payload.get(2..)?));
             }
         }
         _ => {}
