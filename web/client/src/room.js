@@ -334,8 +334,8 @@ async function join(nick) {
   conn.addEventListener("chat", ({ detail }) => addMessage(detail));
   conn.addEventListener("subject", ({ detail }) => ($("#subject").textContent = detail.subject));
   conn.addEventListener("error", ({ detail }) => toast(detail.message));
-  conn.setMedia({ audio: micOn() ? "on" : "off", video: camOn() ? "on" : "off", screen: "off" });
-  app.media.then(() => conn.setMedia({ audio: micOn() ? "on" : "off", video: camOn() ? "on" : "off" }));
+  // Later changes (the camera becoming ready included) go through syncControls.
+  conn.setMedia(localMedia());
   await conn.start().catch((err) => {
     log.error("connecting:", err);
     setStatus("offline");
@@ -359,6 +359,11 @@ async function leave(message = "You left the call.") {
 const micOn = () => app.stream?.getAudioTracks()[0]?.enabled ?? false;
 const camOn = () => app.camera?.enabled ?? false;
 
+/** What this participant sends, as its presence tells the room. */
+function localMedia() {
+  return { audio: micOn() ? "on" : "off", video: camOn() ? "on" : "off", screen: app.screen ? "on" : "off" };
+}
+
 function syncControls() {
   $("#mic").classList.toggle("off", !micOn());
   $("#mic").innerHTML = micOn() ? ICONS.mic : ICONS.micOff;
@@ -372,13 +377,14 @@ function syncControls() {
   $("#preview-cam").innerHTML = camOn() ? ICONS.cam : ICONS.camOff;
   $("#screen").classList.toggle("active", Boolean(app.screen));
   $("#screen").title = app.screen ? "Stop sharing" : "Share your screen";
+  const media = localMedia();
   const self = app.people.get(app.nick);
   if (self) {
-    self.media = { audio: micOn() ? "on" : "off", video: camOn() ? "on" : "off", screen: app.screen ? "on" : "off" };
+    self.media = media;
     renderTile(self);
     renderPeople();
   }
-  app.conn?.setMedia({ audio: micOn() ? "on" : "off", video: camOn() ? "on" : "off", screen: app.screen ? "on" : "off" });
+  app.conn?.setMedia(media);
 }
 
 function toggleMic() {
