@@ -141,7 +141,16 @@ async fn three_party_call(codec: VideoCodec) {
                     t.kind,
                     o.peer.name()
                 );
-                assert!(t.strictly_increasing(), "in order: {:?}", t.counters);
+                // The bridge keeps order and never duplicates; on a busy
+                // machine a packet may still be lost in a socket buffer
+                // and repaired by RTX, which then arrives late.
+                assert!(!t.has_duplicates(), "no duplicates: {:?}", t.counters);
+                assert!(
+                    t.late_arrivals() as u64 <= t.rtx_packets,
+                    "in order but for RTX repairs ({} RTX packets): {:?}",
+                    t.rtx_packets,
+                    t.counters
+                );
                 let codec_name = match (t.kind, codec) {
                     (MediaKind::Audio, _) => "opus",
                     (MediaKind::Video, VideoCodec::Vp8) => "vp8",

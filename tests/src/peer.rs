@@ -291,6 +291,25 @@ impl ReceivedTrack {
         self.counters.windows(2).all(|w| w[0] < w[1])
     }
 
+    /// Counters that arrived after a larger one (a repair of a loss, or a
+    /// reordering).
+    pub fn late_arrivals(&self) -> usize {
+        let mut max = None;
+        let mut late = 0;
+        for &c in &self.counters {
+            if max.is_some_and(|m| c < m) {
+                late += 1;
+            }
+            max = max.max(Some(c));
+        }
+        late
+    }
+
+    /// Whether some counter arrived more than once.
+    pub fn has_duplicates(&self) -> bool {
+        self.distinct().len() != self.counters.len()
+    }
+
     /// The largest counter received.
     pub fn max_counter(&self) -> Option<u32> {
         self.counters.iter().copied().max()
