@@ -1,6 +1,7 @@
 //! Per-participant recordings of a real call: two webrtc-rs publishers
-//! (VP8 + Opus, H.264 + Opus) on the media plane, recorded for 5 s, and
-//! the files checked with ffprobe.
+//! (VP8 + Opus, H.264 + Opus, real encoded 320x240 video) on the media
+//! plane, recorded for 5 s, and the files checked with ffprobe: every
+//! frame is there and decodes.
 
 mod common;
 
@@ -49,6 +50,7 @@ async fn two_publishers_are_recorded_per_participant() {
         assert_eq!(video.codec, video_codec);
         assert_eq!(audio.codec, "opus");
         assert_eq!(audio.decoded, audio.frames, "{}: every Opus frame decodes: {probe:?}", peer.name());
+        assert_eq!(video.decoded, video.frames, "{}: every video frame decodes: {probe:?}", peer.name());
         // The file lasts as long as the media sent: the sender's RTP clock
         // advances one frame (1/30 s) per frame, and on a loaded machine it
         // sends fewer than 30 frames in each second of RECORD.

@@ -19,10 +19,24 @@
 //! tolerant: they search for the magic rather than assuming a fixed offset, so they also
 //! work on an RTX payload once its 2-byte OSN has been stripped, and on VP8 payloads whose
 //! descriptor an SFU extended (picture id, TL0PICIDX, …).
+//!
+//! # Encoded video
+//!
+//! A publisher built with [`PeerOptions::encoded_publisher`](crate::peer::PeerOptions::encoded_publisher)
+//! sends real, decodable VP8 / H.264 instead (the load tester's clip, see
+//! [`confab_loadtest::media`]), one frame split over several packets, with the load
+//! tester's tag ([`confab_loadtest::media::tag_video`]): for VP8 the last 16 bytes of the
+//! frame, so in its last packet; for H.264 an SEI NAL unit sent as a packet of its own
+//! before the frame's first slice. When a payload carries no tag of this module, the
+//! video parsers look for that tag ([`parse_encoded`]); the frame's other packets carry
+//! none and parse as `None`. [`starts_keyframe`] tells the first packet of a keyframe
+//! apart without any tag.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use confab_loadtest::media::{escape_emulation, unescape_emulation};
+use confab_loadtest::media::{
+    escape_emulation, read_video_tag, unescape_emulation, VideoCodec as LtCodec,
+};
 
 /// Marks the start of the 16-byte tag inside every synthetic payload.
 pub const MAGIC: &[u8; 4] = b"CNFB";
@@ -188,12 +202,119 @@ pub fn opus_payload(counter: u32, sent_micros: u64) -> Vec<u8> {
 // Parsers
 // ---------------------------------------------------------------------------------------
 
-/// Parses a payload of the given codec. `None` if it carries no tag.
+/// Parses a payload of the given codec: a synthetic frame of this module or, for video,
+/// a packet of [encoded video](self#encoded-video) that carries the load tester's tag.
+/// `None` if it carries no tag.
 pub fn parse_frame(codec: Codec, payload: &[u8]) -> Option<FrameInfo> {
     match codec {
         Codec::Opus => parse_opus(payload),
-        Codec::Vp8 => parse_vp8(payload),
-        Codec::H264 => parse_h264(payload),
+        Codec::Vp8 => parse_vp8(payload).or_else(|| parse_encoded(codec, payload)),
+        Codec::H264 => parse_h264(payload).or_else(|| parse_encoded(codec, payload)),
+    }
+}
+
+/// Parses one RTP packet of [encoded video](self#encoded-video): the load tester's tag if
+/// this packet carries it (VP8: at the end of the frame's last packet; H.264: in an SEI
+/// NAL unit, alone or in a STAP-A). `keyframe` says whether this very packet starts a
+/// keyframe ([`starts_keyframe`]). `None` for Opus and for the untagged packets of a frame.
+pub fn parse_encoded(codec: Codec, payload: &[u8]) -> Option<FrameInfo> {
+    let tag = match codec {
+        Codec::Opus => return None,
+        Codec::Vp8 => read_video_tag(LtCodec::Vp8, payload.get(vp8_descriptor_len(payload)?..)?),
+        Codec::H264 => h264_nal_units(payload).into_iter().find_map(|nal| {
+            if nal.first()? & 0x1f != 6 {
+                return None;
+            }
+            let mut annex_b = vec![0, 0, 0, 1];
+            annex_b.extend_from_slice(nal);
+            read_video_tag(LtCodec::H264, &annex_b)
+        }),
+    }?;
+    Some(FrameInfo {
+        counter: tag.counter,
+        keyframe: starts_keyframe(codec, payload),
+        sent_micros: tag.sent_micros,
+    })
+}
+
+/// Whether this RTP payload starts a keyframe, tag or not: for VP8 the first packet of a
+/// key frame (S=1, partition 0, P=0, start code), for H.264 a packet with an IDR slice or
+/// the first FU-A fragment of one. Always `false` for Opus.
+pub fn starts_keyframe(codec: Codec, payload: &[u8]) -> bool {
+    match codec {
+        Codec::Opus => false,
+        Codec::Vp8 => vp8_starts_keyframe(payload).unwrap_or(false),
+        Codec::H264 => match payload.first().map(|b| b & 0x1f) {
+            Some(28) => payload
+                .get(1)
+                .is_some_and(|fu| fu & 0x80 != 0 && fu & 0x1f == 5),
+            Some(_) => h264_nal_units(payload)
+                .iter()
+                .any(|nal| nal.first().is_some_and(|h| h & 0x1f == 5)),
+            None => false,
+        },
+    }
+}
+
+/// Length of a VP8 payload descriptor (RFC 7741 §4.2), extensions included.
+fn vp8_descriptor_len(payload: &[u8]) -> Option<usize> {
+    let b0 = *payload.first()?;
+    let mut i = 1;
+    if b0 & 0x80 != 0 {
+        // X: extension byte follows.
+        let x = *payload.get(i)?;
+        i += 1;
+        if x & 0x80 != 0 {
+            // I: picture id, 7 or 15 bits.
+            let pid = *payload.get(i)?;
+            i += if pid & 0x80 != 0 { 2 } else { 1 };
+        }
+        if x & 0x40 != 0 {
+            // L: TL0PICIDX.
+            i += 1;
+        }
+        if x & 0x30 != 0 {
+            // T and/or K: TID/Y/KEYIDX byte.
+            i += 1;
+        }
+    }
+    Some(i)
+}
+
+/// Whether a VP8 payload is the first packet of a keyframe.
+fn vp8_starts_keyframe(payload: &[u8]) -> Option<bool> {
+    let b0 = *payload.first()?;
+    let frame = payload.get(vp8_descriptor_len(payload)?..)?;
+    let header = *frame.first()?;
+    let start_of_partition = b0 & 0x10 != 0;
+    let partition_id = b0 & 0x07;
+    Some(
+        start_of_partition
+            && partition_id == 0
+            && header & 0x01 == 0
+            && frame.get(3..6) == Some(&[0x9d, 0x01, 0x2a][..]),
+    )
+}
+
+/// The whole NAL units of an H.264 RTP payload: the payload itself for a single NAL unit
+/// packet, the aggregated units of a STAP-A, none for fragments and other types.
+fn h264_nal_units(payload: &[u8]) -> Vec<&[u8]> {
+    match payload.first().map(|b| b & 0x1f) {
+        Some(1..=23) => vec![payload],
+        Some(24) => {
+            let mut out = Vec::new();
+            let mut rest = &payload[1..];
+            while rest.len() >= 2 {
+                let size = u16::from_be_bytes([rest[0], rest[1]]) as usize;
+                let Some(nal) = rest.get(2..2 + size) else {
+                    break;
+                };
+                out.push(nal);
+                rest = &rest[2 + size..];
+            }
+            out
+        }
+        _ => Vec::new(),
     }
 }
 
@@ -215,34 +336,8 @@ pub fn parse_h264_counter(payload: &[u8]) -> Option<(u32, bool)> {
 /// Parses a VP8 RTP payload: skips the (possibly extended) payload descriptor, reads the
 /// keyframe flag from the frame header and finds the tag.
 pub fn parse_vp8(payload: &[u8]) -> Option<FrameInfo> {
-    let b0 = *payload.first()?;
-    let mut i = 1;
-    if b0 & 0x80 != 0 {
-        // X: extension byte follows.
-        let x = *payload.get(i)?;
-        i += 1;
-        if x & 0x80 != 0 {
-            // I: picture id, 7 or 15 bits.
-            let pid = *payload.get(i)?;
-            i += if pid & 0x80 != 0 { 2 } else { 1 };
-        }
-        if x & 0x40 != 0 {
-            // L: TL0PICIDX.
-            i += 1;
-        }
-        if x & 0x30 != 0 {
-            // T and/or K: TID/Y/KEYIDX byte.
-            i += 1;
-        }
-    }
-    let start_of_partition = b0 & 0x10 != 0;
-    let partition_id = b0 & 0x07;
-    let frame = payload.get(i..)?;
-    let header = *frame.first()?;
-    let keyframe = start_of_partition
-        && partition_id == 0
-        && header & 0x01 == 0
-        && frame.get(3..6) == Some(&[0x9d, 0x01, 0x2a][..]);
+    let frame = payload.get(vp8_descriptor_len(payload)?..)?;
+    let keyframe = vp8_starts_keyframe(payload)?;
     let (counter, sent_micros) = find_tag(frame)?;
     Some(FrameInfo {
         counter,

@@ -5,8 +5,9 @@
 //! * [`frames`] — synthetic VP8 / H.264 / Opus payloads that carry a frame
 //!   counter, and their parsers.
 //! * [`peer`] — [`TestPeer`](peer::TestPeer), an independent WebRTC
-//!   endpoint built on webrtc-rs 0.21 that publishes synthetic media and
-//!   records what it receives.
+//!   endpoint built on webrtc-rs 0.21 that publishes synthetic media (or
+//!   real encoded video that decoders can decode) and records what it
+//!   receives.
 //! * [`proxy`] — [`LossyProxy`](proxy::LossyProxy), a UDP relay that drops
 //!   a chosen share of SRTP packets between peers and a server.
 //! * [`xmpp`] — XMPP clients (re-exported from `confab-loadtest`, whose
@@ -29,7 +30,8 @@ pub use confab_loadtest::xmpp;
 
 pub use frames::Codec;
 pub use peer::{
-    MediaKind, PeerOptions, RTCPeerConnectionState, ReceivedTrack, TestPeer, VideoCodec, WireStats,
+    EncodedVideo, MediaKind, PeerOptions, RTCPeerConnectionState, ReceivedTrack, TestPeer,
+    VideoCodec, WireStats,
 };
 pub use proxy::{ClientFilter, LossyProxy};
 

@@ -12,7 +12,9 @@
 //! * optionally publishes an audio and a video track (stream id = the peer's name) and,
 //!   once [`TestPeer::start_sending`] is called, sends synthetic frames from
 //!   [`frames`](crate::frames) — Opus every 20 ms, video every 33 ms, a keyframe every 3 s
-//!   and whenever a PLI/FIR for its video SSRC arrives;
+//!   and whenever a PLI/FIR for its video SSRC arrives; or, with
+//!   [`PeerOptions::encoded_video`], real VP8 / H.264 that a decoder can decode (the load
+//!   tester's looped clip, several RTP packets per frame, see [`EncodedVideo`]);
 //! * records everything it receives per remote track ([`ReceivedTrack`]) and, through a
 //!   wire-side interceptor, per SSRC as it came off the wire ([`WireStats`]) — including
 //!   RTX packets and RTCP feedback;
@@ -38,17 +40,20 @@
 //!   its driver either. Going silent is therefore implemented below the stack, with a
 //!   [`Runtime`] wrapper whose UDP socket can be muted.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::future::Future;
 use std::io::{self, IoSliceMut};
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use confab_loadtest::media::{
+    now_micros, tag_video, ClipSpec, EncodedFrame, Tag, VideoClip, VideoCodec as LtCodec,
+};
 use rtc::interceptor::{Interceptor, Packet as ChainPacket, Slot, StreamInfo, TaggedPacket};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
@@ -58,6 +63,9 @@ use rtc::peer_connection::configuration::media_engine::{
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
+use rtc::rtp::codec::h264::H264Payloader;
+use rtc::rtp::codec::vp8::Vp8Payloader;
+use rtc::rtp::packetizer::Payloader;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
     RTCRtpEncodingParameters, RTCRtpHeaderExtensionCapability, RTCRtpRtxParameters, RtpCodecKind,
@@ -107,12 +115,15 @@ pub const KEYFRAME_INTERVAL: Duration = Duration::from_secs(3);
 
 /// How long SDP creation waits for ICE gathering (host candidates only: near-instant).
 const GATHER_TIMEOUT: Duration = Duration::from_secs(5);
+/// Largest RTP payload of [encoded video](EncodedVideo), in bytes.
+pub const ENCODED_MTU: usize = 1200;
+
 /// Where the wire tap sits in the interceptor chain: closest to the wire, below the NACK
 /// responder (4_000), so it sees retransmissions leaving and every packet arriving.
 const TAP_SLOT: usize = 500;
 
 /// Which video codec a peer registers (it registers exactly one).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum VideoCodec {
     /// VP8, pt 96, RTX pt 97.
     Vp8,
@@ -159,6 +170,51 @@ impl VideoCodec {
             VideoCodec::H264 => H264_FMTP,
         }
     }
+
+    /// The load tester's name for this codec, whose encoders make [`EncodedVideo`].
+    pub fn loadtest_codec(self) -> LtCodec {
+        match self {
+            VideoCodec::Vp8 => LtCodec::Vp8,
+            VideoCodec::H264 => LtCodec::H264,
+        }
+    }
+}
+
+/// Real video a publisher sends instead of synthetic tags: the load tester's clip
+/// ([`VideoClip`], [`CLIP_SECONDS`](confab_loadtest::media::CLIP_SECONDS) of a moving
+/// picture at 30 fps, first frame a keyframe), encoded once per process and size, looped,
+/// and restarted from its keyframe on a PLI/FIR.
+///
+/// Each frame carries the load tester's tag ([`tag_video`]) with the frame counter and
+/// the send time, and is split into RTP packets of at most [`ENCODED_MTU`] bytes by
+/// webrtc-rs's payloaders: one RTP timestamp per frame, the marker bit on its last packet.
+///
+/// What receivers see: a [`ReceivedTrack`] parses tags per packet, and only one packet of
+/// a frame carries the tag (VP8: the last; H.264: the SEI packet before the first slice),
+/// so its `counters` hold one entry per frame while the frame's other packets count as
+/// `unparsed`; `keyframes` counts the packets that start a keyframe. A recorder or any
+/// decoder gets pictures that decode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EncodedVideo {
+    /// Width in pixels (a multiple of 8, at least 64).
+    pub width: u32,
+    /// Height in pixels (a multiple of 8, at least 64).
+    pub height: u32,
+    /// Target bitrate, kbit/s.
+    pub kbps: u32,
+}
+
+impl EncodedVideo {
+    /// `width` x `height` at a bitrate for that size (about 0.13 bit per pixel and frame:
+    /// 300 kbit/s at 320x240, 1200 kbit/s at 640x480), where a keyframe spans several
+    /// packets.
+    pub fn new(width: u32, height: u32) -> Self {
+        EncodedVideo {
+            width,
+            height,
+            kbps: (width * height / 256).max(100),
+        }
+    }
 }
 
 /// ICE timers for a peer (see `SettingEngineBuilder::with_ice_timeouts`). Shorter timers
@@ -186,6 +242,9 @@ pub struct PeerOptions {
     pub sendrecv: bool,
     /// Custom ICE timers, or the webrtc-rs defaults.
     pub ice_timeouts: Option<IceTimeouts>,
+    /// Send real encoded video (see [`EncodedVideo`]: receivers count its untagged packets
+    /// as `unparsed`) instead of synthetic tag frames (`None`, one packet per frame).
+    pub encoded_video: Option<EncodedVideo>,
 }
 
 impl Default for PeerOptions {
@@ -196,6 +255,7 @@ impl Default for PeerOptions {
             send_video: true,
             sendrecv: false,
             ice_timeouts: None,
+            encoded_video: None,
         }
     }
 }
@@ -205,6 +265,16 @@ impl PeerOptions {
     pub fn publisher(video: VideoCodec) -> Self {
         PeerOptions {
             video,
+            ..Default::default()
+        }
+    }
+
+    /// Publishes audio and real `video`, encoded at `width` x `height` (see
+    /// [`EncodedVideo::new`]).
+    pub fn encoded_publisher(video: VideoCodec, width: u32, height: u32) -> Self {
+        PeerOptions {
+            video,
+            encoded_video: Some(EncodedVideo::new(width, height)),
             ..Default::default()
         }
     }
@@ -253,13 +323,15 @@ pub struct ReceivedTrack {
     /// Payload types of the packets delivered on this track.
     pub payload_types: BTreeSet<u8>,
     /// Frame counters in arrival order (retransmissions included where webrtc-rs unwrapped
-    /// them, so a counter can appear out of order).
+    /// them, so a counter can appear out of order). From [encoded video](EncodedVideo),
+    /// one per frame: only one packet of a frame carries its tag.
     pub counters: Vec<u32>,
-    /// How many delivered packets were keyframes.
+    /// How many delivered packets were keyframes (for encoded video: packets that start
+    /// a keyframe).
     pub keyframes: u32,
     /// Packets delivered.
     pub packets: u64,
-    /// Packets whose payload carried no tag.
+    /// Packets whose payload carried no tag (from encoded video: all but one per frame).
     pub unparsed: u64,
     /// When the last packet was delivered.
     pub last_arrival: Option<Instant>,
@@ -596,7 +668,13 @@ impl Shared {
                     t.keyframes += 1;
                 }
             }
-            None => t.unparsed += 1,
+            None => {
+                t.unparsed += 1;
+                // The first packet of an encoded keyframe carries no tag.
+                if frames::starts_keyframe(codec, &packet.payload) {
+                    t.keyframes += 1;
+                }
+            }
         }
     }
 
@@ -880,6 +958,8 @@ struct LocalMedia {
     ssrc: u32,
     track: Arc<TrackLocalStaticRTP>,
     transceiver: Arc<dyn RtpTransceiver>,
+    /// The encoded clip this (video) track loops, if it sends [`EncodedVideo`].
+    clip: Option<Arc<[EncodedFrame]>>,
 }
 
 /// What a send loop needs from the negotiated sender parameters.
@@ -1058,6 +1138,10 @@ impl TestPeer {
             );
         }
         if opts.send_video {
+            let clip = match opts.encoded_video {
+                Some(encoded) => Some(encoded_clip(video_codec, encoded).await),
+                None => None,
+            };
             video = Some(
                 add_local_track(
                     &pc,
@@ -1069,7 +1153,8 @@ impl TestPeer {
                     direction,
                 )
                 .await,
-            );
+            )
+            .map(|media| LocalMedia { clip, ..media });
         }
 
         TestPeer {
@@ -1294,7 +1379,13 @@ impl TestPeer {
             tasks.push(tokio::spawn(send_loop(Arc::clone(&self.shared), audio)));
         }
         if let Some(video) = self.video.clone() {
-            tasks.push(tokio::spawn(send_loop(Arc::clone(&self.shared), video)));
+            let task = match video.clip.clone() {
+                Some(clip) => {
+                    tokio::spawn(send_encoded_loop(Arc::clone(&self.shared), video, clip))
+                }
+                None => tokio::spawn(send_loop(Arc::clone(&self.shared), video)),
+            };
+            tasks.push(task);
         }
     }
 
@@ -1578,6 +1669,7 @@ async fn add_local_track(
         ssrc,
         track,
         transceiver,
+        clip: None,
     }
 }
 
@@ -1704,6 +1796,245 @@ async fn send_loop(shared: Arc<Shared>, media: LocalMedia) {
                 }
                 params = None;
             }
+        }
+    }
+}
+
+/// Encoded clips by codec and size, shared by every peer of the process.
+type ClipCache = Mutex<HashMap<(VideoCodec, EncodedVideo), Arc<OnceLock<Arc<[EncodedFrame]>>>>>;
+
+/// The frames of the clip for `codec` and `encoded`, encoded on first use (on a blocking
+/// thread, once per process even when several peers ask at the same time).
+async fn encoded_clip(codec: VideoCodec, encoded: EncodedVideo) -> Arc<[EncodedFrame]> {
+    static CLIPS: OnceLock<ClipCache> = OnceLock::new();
+    let cell = {
+        let mut clips = CLIPS
+            .get_or_init(Default::default)
+            .lock()
+            .expect("clip cache");
+        Arc::clone(clips.entry((codec, encoded)).or_default())
+    };
+    if let Some(frames) = cell.get() {
+        return Arc::clone(frames);
+    }
+    tokio::task::spawn_blocking(move || {
+        let frames = cell.get_or_init(|| {
+            let spec = ClipSpec {
+                codec: codec.loadtest_codec(),
+                width: encoded.width,
+                height: encoded.height,
+                fps: 30,
+                kbps: encoded.kbps,
+                simulcast: false,
+                seed: 1,
+            };
+            let clip = VideoClip::encode(&spec)
+                .unwrap_or_else(|e| panic!("encode the {codec:?} clip {encoded:?}: {e}"));
+            let layer = clip
+                .layers
+                .into_iter()
+                .next()
+                .expect("a clip has one layer");
+            layer.frames.into()
+        });
+        Arc::clone(frames)
+    })
+    .await
+    .expect("the clip encoder panicked")
+}
+
+/// Splits one tagged frame into RTP payloads of at most [`ENCODED_MTU`] bytes. For VP8 the
+/// fragment size is shrunk a little where needed so that the 16-byte tag at the end of the
+/// frame is never split between two packets (a receiver parses tags per packet).
+fn packetize(payloader: &mut dyn Payloader, codec: VideoCodec, frame: Bytes) -> Vec<Bytes> {
+    let tag_len = confab_loadtest::media::TAG_LEN;
+    let mtu = match codec {
+        // One descriptor byte per packet; the last fragment must hold the whole tag.
+        VideoCodec::Vp8 => (ENCODED_MTU - 2 * tag_len..=ENCODED_MTU)
+            .rev()
+            .find(|mtu| {
+                let last = frame.len() % (mtu - 1);
+                last == 0 || last >= tag_len
+            })
+            .unwrap_or(ENCODED_MTU),
+        VideoCodec::H264 => ENCODED_MTU,
+    };
+    payloader
+        .payload(mtu, &frame)
+        .expect("webrtc-rs packetizes an encoder's frame")
+}
+
+/// Sends the encoded clip in a loop until aborted (see [`EncodedVideo`]). One tick per
+/// frame; a keyframe request restarts the clip at its first frame, a keyframe.
+async fn send_encoded_loop(shared: Arc<Shared>, media: LocalMedia, clip: Arc<[EncodedFrame]>) {
+    let codec = match shared.video_codec {
+        Codec::H264 => VideoCodec::H264,
+        _ => VideoCodec::Vp8,
+    };
+    let mut payloader: Box<dyn Payloader> = match codec {
+        VideoCodec::Vp8 => Box::new(Vp8Payloader::default()),
+        VideoCodec::H264 => Box::new(H264Payloader::default()),
+    };
+    let mut ticker = tokio::time::interval(VIDEO_INTERVAL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut sequence_number: u16 = rand::random();
+    let timestamp_base: u32 = rand::random();
+    let mut counter: u32 = 0;
+    // Index of the next clip frame; 0 is a keyframe.
+    let mut position: usize = 0;
+    let mut params: Option<SendParams> = None;
+    let mut params_at = Instant::now();
+
+    loop {
+        ticker.tick().await;
+        if params.is_none() || params_at.elapsed() > Duration::from_secs(1) {
+            let resolved = resolve_send_params(&media, codec.mime_type()).await;
+            if resolved.is_some() && params.is_none() {
+                tracing::debug!(peer = %shared.name, params = ?resolved, "encoded video send parameters");
+            }
+            params = resolved;
+            params_at = Instant::now();
+        }
+        let Some(p) = params.clone() else {
+            shared.send_errors.fetch_add(1, Ordering::Relaxed);
+            continue;
+        };
+
+        if shared.force_keyframe.swap(false, Ordering::SeqCst) {
+            position = 0;
+        }
+        let Some(frame) = clip.get(position % clip.len().max(1)) else {
+            return;
+        };
+        let tagged = tag_video(
+            codec.loadtest_codec(),
+            &frame.data,
+            Tag {
+                counter,
+                sent_micros: now_micros(),
+            },
+        );
+        let payloads = packetize(payloader.as_mut(), codec, Bytes::from(tagged));
+        let last = payloads.len().saturating_sub(1);
+        let timestamp = timestamp_base.wrapping_add(counter.wrapping_mul(3000));
+        let mut failed = false;
+        for (i, payload) in payloads.into_iter().enumerate() {
+            let mut header = rtc::rtp::header::Header {
+                version: 2,
+                marker: i == last,
+                payload_type: p.payload_type,
+                sequence_number,
+                timestamp,
+                ssrc: media.ssrc,
+                ..Default::default()
+            };
+            if let Some((id, mid)) = &p.mid {
+                let _ = header.set_extension(*id, Bytes::from(mid.clone().into_bytes()));
+            }
+            let packet = rtc::rtp::packet::Packet { header, payload };
+            if let Err(err) = media.track.write_rtp(packet).await {
+                tracing::debug!(peer = %shared.name, %err, "write_rtp failed (encoded video)");
+                shared.send_errors.fetch_add(1, Ordering::Relaxed);
+                failed = true;
+                break;
+            }
+            sequence_number = sequence_number.wrapping_add(1);
+        }
+        if failed {
+            // A frame sent in part cannot be decoded, nor can what refers to it: resume
+            // from the keyframe once the parameters are read again.
+            position = 0;
+            params = None;
+            continue;
+        }
+        counter = counter.wrapping_add(1);
+        shared.video_sent.store(counter, Ordering::SeqCst);
+        if frame.keyframe {
+            shared.keyframes_sent.fetch_add(1, Ordering::SeqCst);
+        }
+        position = (position + 1) % clip.len();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The kit's parser finds the load tester's tag in exactly one packet of each frame
+    /// the sender packetizes, sees where keyframes start, and the frames that need it
+    /// span several packets.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn encoded_frames_carry_one_parsable_tag_each() {
+        for codec in [VideoCodec::Vp8, VideoCodec::H264] {
+            let clip = encoded_clip(codec, EncodedVideo::new(640, 480)).await;
+            let again = encoded_clip(codec, EncodedVideo::new(640, 480)).await;
+            assert!(
+                Arc::ptr_eq(&clip, &again),
+                "{codec:?}: the clip is encoded once"
+            );
+            let mut payloader: Box<dyn Payloader> = match codec {
+                VideoCodec::Vp8 => Box::new(Vp8Payloader::default()),
+                VideoCodec::H264 => Box::new(H264Payloader::default()),
+            };
+            let mut packets = 0;
+            for (i, frame) in clip.iter().enumerate() {
+                // Zero-heavy times exercise H.264 emulation prevention.
+                let tag = Tag {
+                    counter: i as u32,
+                    sent_micros: 0x0000_0100_0000_0002 + i as u64,
+                };
+                let tagged = tag_video(codec.loadtest_codec(), &frame.data, tag);
+                let payloads = packetize(payloader.as_mut(), codec, Bytes::from(tagged));
+                assert!(payloads.iter().all(|p| p.len() <= ENCODED_MTU));
+                packets += payloads.len();
+                let parsed: Vec<_> = payloads
+                    .iter()
+                    .filter_map(|p| frames::parse_frame(codec.codec(), p))
+                    .collect();
+                assert_eq!(
+                    parsed.len(),
+                    1,
+                    "{codec:?} frame {i}: one tagged packet of {}",
+                    payloads.len()
+                );
+                assert_eq!(
+                    (parsed[0].counter, parsed[0].sent_micros),
+                    (tag.counter, tag.sent_micros)
+                );
+                let starts = payloads
+                    .iter()
+                    .filter(|p| frames::starts_keyframe(codec.codec(), p))
+                    .count();
+                assert_eq!(starts, usize::from(frame.keyframe), "{codec:?} frame {i}");
+            }
+            assert!(
+                clip[0].keyframe,
+                "{codec:?}: the clip starts with a keyframe"
+            );
+            assert!(
+                packets > clip.len(),
+                "{codec:?}: {packets} packets for {} frames",
+                clip.len()
+            );
+        }
+    }
+
+    /// A VP8 frame whose last fragment would be shorter than the tag is cut so that the
+    /// tag stays whole.
+    #[test]
+    fn vp8_tags_are_never_split_between_packets() {
+        let tag_len = confab_loadtest::media::TAG_LEN;
+        for len in [1199 + 1, 1199 + 15, 2 * 1199 + 3, 1199 + 16, 1199] {
+            let frame = Bytes::from(vec![0x55u8; len]);
+            let payloads = packetize(&mut Vp8Payloader::default(), VideoCodec::Vp8, frame);
+            let last = payloads.last().expect("a packet");
+            assert!(
+                last.len() > tag_len,
+                "{len}: last packet {} bytes",
+                last.len()
+            );
+            let total: usize = payloads.iter().map(|p| p.len() - 1).sum();
+            assert_eq!(total, len);
         }
     }
 }

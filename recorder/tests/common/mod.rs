@@ -26,9 +26,21 @@ pub fn scratch_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// A webrtc-rs publisher joined to `room`, answering the bridge's offers.
+/// Width of the video [`join`] publishes.
+pub const VIDEO_WIDTH: u32 = 320;
+/// Height of the video [`join`] publishes.
+pub const VIDEO_HEIGHT: u32 = 240;
+
+/// A webrtc-rs publisher of real, decodable `video` (320x240, the load
+/// tester's clip) and Opus, joined to `room`, answering the bridge's offers.
 pub async fn join(sfu: &SfuHandle, room: &str, name: &str, video: VideoCodec) -> (Arc<TestPeer>, EndpointId) {
-    let peer = Arc::new(TestPeer::new(name, PeerOptions::publisher(video)).await);
+    join_with(sfu, room, name, PeerOptions::encoded_publisher(video, VIDEO_WIDTH, VIDEO_HEIGHT)).await
+}
+
+/// A webrtc-rs peer built with `opts`, joined to `room`, answering the
+/// bridge's offers.
+pub async fn join_with(sfu: &SfuHandle, room: &str, name: &str, opts: PeerOptions) -> (Arc<TestPeer>, EndpointId) {
+    let peer = Arc::new(TestPeer::new(name, opts).await);
     let offer = SdpOffer::from_sdp_string(&peer.create_offer().await).expect("offer parses");
     let (id, answer, mut events) = sfu
         .create_endpoint(room.into(), name.into(), offer)
@@ -61,8 +73,9 @@ pub struct Stream {
     /// Frames in the container (`-count_packets`): one per video frame or
     /// Opus packet written.
     pub frames: u64,
-    /// Frames ffprobe decoded (`-count_frames`). The test kit's synthetic
-    /// video frames carry a tag, not a picture, so only audio decodes.
+    /// Frames ffprobe decoded (`-count_frames`). Video from [`join`] is
+    /// real VP8 / H.264 and decodes; the test kit's synthetic video (tag
+    /// frames, `PeerOptions::publisher`) carries no picture and does not.
     pub decoded: u64,
 }
 
