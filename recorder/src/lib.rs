@@ -33,6 +33,7 @@
 
 #![warn(missing_docs)]
 
+pub mod composite;
 pub mod container;
 pub mod frame;
 pub mod recording;
@@ -44,13 +45,16 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use sfu::{RoomId, SfuError, SfuHandle};
+
+pub use crate::composite::{Composite, CompositeConfig, OutputCodec};
 use tokio::sync::mpsc;
 
 pub use crate::recording::{RecordedFile, Recording, Sink};
-pub use crate::registry::{ActiveRecording, RecordingFile, Recordings};
+pub use crate::registry::{ActiveRecording, RecordingEnded, RecordingFile, Recordings};
 
-/// How often the driver lets the recording write what it holds.
-const TICK: Duration = Duration::from_millis(250);
+/// How often the driver lets the recording write what it holds (and the
+/// composite make its frames).
+const TICK: Duration = Duration::from_millis(50);
 
 /// Why recording failed.
 #[derive(Debug, thiserror::Error)]
@@ -73,7 +77,61 @@ pub enum RecordError {
     /// The room is not being recorded ([`Recordings::stop`]).
     #[error("the room is not being recorded")]
     NotRecording,
+    /// The recording's settings are unusable.
+    #[error("recording settings: {0}")]
+    Config(String),
 }
+
+/// What a recording writes, and when it stops by itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordOptions {
+    /// One file per participant, without transcoding.
+    pub per_track: bool,
+    /// The composite of everyone, if wanted.
+    pub composite: Option<CompositeConfig>,
+    /// Stop when the disk holding the files has less than this free.
+    pub min_free_bytes: u64,
+    /// Every file name starts with this (so that recordings of several
+    /// rooms, or several of one room, share a directory).
+    pub prefix: String,
+}
+
+impl Default for RecordOptions {
+    fn default() -> RecordOptions {
+        RecordOptions { per_track: true, composite: None, min_free_bytes: 256 << 20, prefix: String::new() }
+    }
+}
+
+/// Why a recording ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// It was asked to stop.
+    Requested,
+    /// The disk holding the files is nearly full ([`RecordOptions::min_free_bytes`]).
+    DiskFull,
+    /// No one has been in the room for [`EMPTY_GRACE`].
+    RoomEmpty,
+}
+
+impl std::fmt::Display for StopReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            StopReason::Requested => "stopped on request",
+            StopReason::DiskFull => "the disk is nearly full",
+            StopReason::RoomEmpty => "everyone left",
+        })
+    }
+}
+
+/// How long a room may be empty before its recording stops by itself (a
+/// participant reloading the page comes back within it).
+pub const EMPTY_GRACE: Duration = Duration::from_secs(3);
+
+/// How often the free disk space is looked at.
+const SPACE_CHECK: Duration = Duration::from_secs(1);
+
+/// Called once when a recording ends by itself (not on request).
+pub type OnEnd = Box<dyn FnOnce(StopReason) + Send>;
 
 /// Starts recordings.
 pub struct Recorder;
@@ -91,35 +149,32 @@ impl Recorder {
     /// participant, until [`RecorderHandle::stop`]. The room must have
     /// endpoints.
     pub fn start(sfu: &SfuHandle, room: &RoomId, dir: &Path) -> Result<RecorderHandle, RecordError> {
-        Recorder::start_with_prefix(sfu, room, dir, "")
+        Recorder::start_with(sfu, room, dir, RecordOptions::default(), None)
     }
 
-    /// [`Recorder::start`], with every file name starting with `prefix`
-    /// (so that recordings of several rooms, or several of one room,
-    /// share a directory).
-    pub fn start_with_prefix(sfu: &SfuHandle, room: &RoomId, dir: &Path, prefix: &str) -> Result<RecorderHandle, RecordError> {
+    /// Record `room` into `dir` as `options` say. `on_end` is called if
+    /// the recording stops by itself (disk nearly full, room empty).
+    pub fn start_with(
+        sfu: &SfuHandle,
+        room: &RoomId,
+        dir: &Path,
+        options: RecordOptions,
+        on_end: Option<OnEnd>,
+    ) -> Result<RecorderHandle, RecordError> {
+        if let Some(c) = &options.composite {
+            c.validate().map_err(RecordError::Config)?;
+        }
         std::fs::create_dir_all(dir)?;
         let tap = sfu.tap_room(room)?;
-        let out_dir = dir.to_path_buf();
-        let file_prefix = prefix.to_owned();
-        let sink: Sink = Box::new(move |name: &str| {
-            // Unbuffered on purpose: every write reaches the file at once,
-            // so a killed process leaves everything written so far.
-            let f = File::create(out_dir.join(format!("{file_prefix}{name}")))?;
-            Ok(Box::new(f) as Box<dyn recording::Destination>)
-        });
         let (stop_tx, stop_rx) = std::sync::mpsc::channel();
         let sfu = sfu.clone();
+        let prefix = options.prefix.clone();
+        let job = Job { sfu, room: room.clone(), dir: dir.to_path_buf(), options, stop: stop_rx, on_end };
         let thread = std::thread::Builder::new()
             .name(format!("confab-recorder-{room}"))
-            .spawn(move || run(sfu, tap, sink, stop_rx))?;
+            .spawn(move || job.run(tap))?;
         tracing::info!(%room, dir = %dir.display(), "recording started");
-        Ok(RecorderHandle {
-            stop: Some(stop_tx),
-            thread: Some(thread),
-            dir: dir.to_path_buf(),
-            prefix: prefix.to_owned(),
-        })
+        Ok(RecorderHandle { stop: Some(stop_tx), thread: Some(thread), dir: dir.to_path_buf(), prefix })
     }
 }
 
@@ -127,6 +182,11 @@ impl RecorderHandle {
     /// The directory the files go to.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Whether the recording ended by itself.
+    pub fn is_finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(|t| t.is_finished())
     }
 
     /// Stop recording, close the files, and list them.
@@ -139,6 +199,13 @@ impl RecorderHandle {
         }
         Ok(files)
     }
+
+    /// Let the recording finish on its own thread without waiting for it
+    /// (it ended by itself already, or will at its next tick).
+    pub fn detach(mut self) {
+        self.stop.take();
+        self.thread.take();
+    }
 }
 
 impl Drop for RecorderHandle {
@@ -150,45 +217,149 @@ impl Drop for RecorderHandle {
     }
 }
 
-fn run(
+/// Free bytes for unprivileged users on the file system holding `dir`.
+fn free_space(dir: &Path) -> std::io::Result<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes())
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "path with a NUL byte"))?;
+    // SAFETY: statvfs writes into the zeroed struct it is given and reads
+    // the NUL-terminated path, which outlives the call.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(path.as_ptr(), &mut st) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(u64::from(st.f_bavail).saturating_mul(u64::from(st.f_frsize)))
+}
+
+/// One recording's thread: the thin driver of [`Recording`] and
+/// [`Composite`].
+struct Job {
     sfu: SfuHandle,
-    mut tap: mpsc::Receiver<sfu::TapEvent>,
-    sink: Sink,
+    room: RoomId,
+    dir: PathBuf,
+    options: RecordOptions,
     stop: std::sync::mpsc::Receiver<()>,
-) -> Result<Vec<RecordedFile>, RecordError> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let mut rec = Recording::new(Instant::now(), sink);
-    runtime.block_on(async {
-        let mut tick = tokio::time::interval(TICK);
-        loop {
-            if !matches!(stop.try_recv(), Err(std::sync::mpsc::TryRecvError::Empty)) {
-                break;
-            }
-            tokio::select! {
-                ev = tap.recv() => {
-                    let Some(ev) = ev else { break };
-                    let new_publisher = match &ev {
-                        sfu::TapEvent::Packet(p) if !rec.knows(p.track.publisher) => Some(p.track.publisher),
-                        _ => None,
-                    };
-                    if let Some(id) = new_publisher {
-                        let label = sfu.stats(id).await.map(|s| s.label).unwrap_or_default();
-                        rec.set_label(id, &label);
+    on_end: Option<OnEnd>,
+}
+
+impl Job {
+    fn sink(&self) -> Sink {
+        let out_dir = self.dir.clone();
+        let prefix = self.options.prefix.clone();
+        Box::new(move |name: &str| {
+            // Unbuffered on purpose: every write reaches the file at once,
+            // so a killed process leaves everything written so far.
+            let f = File::create(out_dir.join(format!("{prefix}{name}")))?;
+            Ok(Box::new(f) as Box<dyn recording::Destination>)
+        })
+    }
+
+    fn run(mut self, mut tap: mpsc::Receiver<sfu::TapEvent>) -> Result<Vec<RecordedFile>, RecordError> {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let start = Instant::now();
+        let mut per_track = self.options.per_track.then(|| Recording::new(start, self.sink()));
+        let mut composite = match self.options.composite {
+            Some(config) => Some(Composite::new(start, config, self.sink(), "composite")?),
+            None => None,
+        };
+        let reason = runtime.block_on(async {
+            let mut tick = tokio::time::interval(TICK);
+            let mut empty_since: Option<Instant> = None;
+            let mut space_checked = Instant::now() - SPACE_CHECK;
+            loop {
+                if !matches!(self.stop.try_recv(), Err(std::sync::mpsc::TryRecvError::Empty)) {
+                    return StopReason::Requested;
+                }
+                tokio::select! {
+                    ev = tap.recv() => {
+                        let Some(ev) = ev else { return StopReason::RoomEmpty };
+                        self.label(&ev, per_track.as_mut(), composite.as_mut()).await;
+                        if let Some(r) = per_track.as_mut() {
+                            if let Err(e) = r.handle_tap(ev.clone()) {
+                                tracing::warn!(error = %e, "recording a track failed");
+                            }
+                        }
+                        if let Some(c) = composite.as_mut() {
+                            if let Err(e) = c.handle_tap(ev) {
+                                tracing::warn!(error = %e, "compositing failed");
+                            }
+                        }
                     }
-                    if let Err(e) = rec.handle_tap(ev) {
-                        tracing::warn!(error = %e, "recording a track failed");
+                    _ = tick.tick() => {
+                        let now = Instant::now();
+                        if let Some(r) = per_track.as_mut() {
+                            if let Err(e) = r.handle_tick(now) {
+                                tracing::warn!(error = %e, "recording failed to write");
+                            }
+                        }
+                        if let Some(c) = composite.as_mut() {
+                            if let Err(e) = c.handle_tick(now) {
+                                tracing::warn!(error = %e, "the composite failed to write");
+                            }
+                        }
+                        if self.sfu.room_worker(&self.room).is_some() {
+                            empty_since = None;
+                        } else if now.duration_since(*empty_since.get_or_insert(now)) >= EMPTY_GRACE {
+                            return StopReason::RoomEmpty;
+                        }
+                        if now.duration_since(space_checked) >= SPACE_CHECK {
+                            space_checked = now;
+                            match free_space(&self.dir) {
+                                Ok(free) if free < self.options.min_free_bytes => {
+                                    tracing::warn!(free, dir = %self.dir.display(), "disk nearly full");
+                                    return StopReason::DiskFull;
+                                }
+                                Ok(_) => {}
+                                Err(e) => tracing::debug!(error = %e, "free space unknown"),
+                            }
+                        }
                     }
                 }
-                _ = tick.tick() => {
-                    if let Err(e) = rec.handle_tick(Instant::now()) {
-                        tracing::warn!(error = %e, "recording failed to write");
-                    }
+                while let Some(track) = per_track.as_mut().and_then(|r| r.poll_keyframe_request()) {
+                    let _ = self.sfu.tap_keyframe_request(&track);
+                }
+                while let Some(track) = composite.as_mut().and_then(|c| c.poll_keyframe_request()) {
+                    let _ = self.sfu.tap_keyframe_request(&track);
                 }
             }
-            while let Some(track) = rec.poll_keyframe_request() {
-                let _ = sfu.tap_keyframe_request(&track);
+        });
+        tracing::info!(room = %self.room, %reason, "recording ended");
+        let mut files = Vec::new();
+        let mut result = Ok(());
+        if let Some(r) = per_track {
+            match r.finish() {
+                Ok(f) => files.extend(f),
+                Err(e) => result = Err(e),
             }
         }
-    });
-    rec.finish()
+        if let Some(c) = composite {
+            match c.finish() {
+                Ok(f) => files.extend(f),
+                Err(e) => result = Err(e),
+            }
+        }
+        if reason != StopReason::Requested {
+            if let Some(on_end) = self.on_end.take() {
+                on_end(reason);
+            }
+        }
+        result.map(|()| files)
+    }
+
+    /// Look up the name of a publisher the first time it is seen.
+    async fn label(&self, ev: &sfu::TapEvent, per_track: Option<&mut Recording>, composite: Option<&mut Composite>) {
+        let sfu::TapEvent::Packet(p) = ev else { return };
+        let id = p.track.publisher;
+        let known = per_track.as_ref().is_none_or(|r| r.knows(id)) && composite.as_ref().is_none_or(|c| c.knows(id));
+        if known {
+            return;
+        }
+        let label = self.sfu.stats(id).await.map(|s| s.label).unwrap_or_default();
+        if let Some(r) = per_track {
+            r.set_label(id, &label);
+        }
+        if let Some(c) = composite {
+            c.set_label(id, &label);
+        }
+    }
 }

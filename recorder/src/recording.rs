@@ -47,8 +47,8 @@ pub type Sink = Box<dyn FnMut(&str) -> std::io::Result<Box<dyn Destination>> + S
 pub struct RecordedFile {
     /// File name.
     pub name: String,
-    /// The participant.
-    pub publisher: EndpointId,
+    /// The participant (`None` for the composite of everyone).
+    pub publisher: Option<EndpointId>,
     /// Video codec, if it has video.
     pub video: Option<String>,
     /// Whether it has audio.
@@ -268,7 +268,7 @@ impl Recording {
         };
         self.files.push(RecordedFile {
             name,
-            publisher: id,
+            publisher: Some(id),
             video: Some(codec.to_string()),
             audio,
         });
@@ -294,7 +294,7 @@ impl Recording {
                 return Err(e);
             }
         };
-        self.files.push(RecordedFile { name, publisher: id, video: None, audio: true });
+        self.files.push(RecordedFile { name, publisher: Some(id), video: None, audio: true });
         self.start_file(id, Box::new(file))
     }
 

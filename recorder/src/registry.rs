@@ -11,12 +11,14 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use sfu::{RoomId, SfuHandle};
 
-use crate::{RecordError, RecordedFile, Recorder, RecorderHandle};
+use tokio::sync::broadcast;
+
+use crate::{RecordError, RecordOptions, RecordedFile, Recorder, RecorderHandle, StopReason};
 
 /// Longest file name [`Recordings::file_path`] accepts.
 const MAX_NAME: usize = 255;
@@ -30,7 +32,18 @@ pub struct Recordings {
 struct Inner {
     sfu: SfuHandle,
     dir: PathBuf,
+    options: RecordOptions,
     active: Mutex<HashMap<RoomId, Active>>,
+    ended: broadcast::Sender<RecordingEnded>,
+}
+
+/// A recording that stopped by itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordingEnded {
+    /// The room.
+    pub room: RoomId,
+    /// Why.
+    pub reason: StopReason,
 }
 
 struct Active {
@@ -72,15 +85,29 @@ impl std::fmt::Debug for Recordings {
 
 impl Recordings {
     /// Recordings of `sfu`'s rooms, into `dir` (created when the first
-    /// recording starts).
+    /// recording starts), per participant only.
     pub fn new(sfu: SfuHandle, dir: impl Into<PathBuf>) -> Recordings {
+        Recordings::with_options(sfu, dir, RecordOptions::default())
+    }
+
+    /// Recordings of `sfu`'s rooms into `dir`, each as `options` say (their
+    /// prefix is set per recording).
+    pub fn with_options(sfu: SfuHandle, dir: impl Into<PathBuf>, options: RecordOptions) -> Recordings {
         Recordings {
             inner: Arc::new(Inner {
                 sfu,
                 dir: dir.into(),
+                options,
                 active: Mutex::new(HashMap::new()),
+                ended: broadcast::channel(64).0,
             }),
         }
+    }
+
+    /// Hear of recordings that stop by themselves (the disk nearly full,
+    /// everyone gone), to tell the room.
+    pub fn subscribe(&self) -> broadcast::Receiver<RecordingEnded> {
+        self.inner.ended.subscribe()
     }
 
     /// The directory.
@@ -102,7 +129,23 @@ impl Recordings {
         }
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         let prefix = format!("{}-{}-", room_part(room), utc_stamp(now));
-        let handle = Recorder::start_with_prefix(&self.inner.sfu, room, &self.inner.dir, &prefix)?;
+        let options = RecordOptions { prefix: prefix.clone(), ..self.inner.options.clone() };
+        let on_end = {
+            let inner: Weak<Inner> = Arc::downgrade(&self.inner);
+            let room = room.clone();
+            Box::new(move |reason: StopReason| {
+                let Some(inner) = inner.upgrade() else { return };
+                // Called on the recording's own thread: let go of its
+                // handle without joining it.
+                let active = inner.active.lock().unwrap_or_else(|e| e.into_inner()).remove(&room);
+                if let Some(active) = active {
+                    active.handle.detach();
+                    tracing::info!(%room, %reason, "recording ended by itself");
+                    let _ = inner.ended.send(RecordingEnded { room, reason });
+                }
+            }) as crate::OnEnd
+        };
+        let handle = Recorder::start_with(&self.inner.sfu, room, &self.inner.dir, options, Some(on_end))?;
         let info = ActiveRecording { room: room.clone(), started_unix: now, by: by.to_owned(), prefix };
         active.insert(room.clone(), Active { handle, info: info.clone() });
         Ok(info)
