@@ -66,11 +66,68 @@ pub struct RecorderConfig {
     /// Where recordings are written (relative paths: from the working
     /// directory), and served from to admins.
     pub dir: PathBuf,
+    /// One file per participant, without transcoding.
+    pub per_track: bool,
+    /// Also one file of everyone in a grid, transcoded.
+    pub composite: bool,
+    /// The composite's size, `WIDTHxHEIGHT`.
+    pub composite_size: String,
+    /// The composite's frame rate.
+    pub composite_fps: u32,
+    /// The composite's codec: `h264` (MP4) or `vp8` (WebM).
+    pub composite_codec: String,
+    /// The composite's video bitrate, kbit/s.
+    pub composite_kbps: u32,
+    /// A recording stops when the disk has less than this many MiB free.
+    pub min_free_mb: u64,
 }
 
 impl Default for RecorderConfig {
     fn default() -> Self {
-        RecorderConfig { dir: PathBuf::from("recordings") }
+        let c = recorder::CompositeConfig::default();
+        RecorderConfig {
+            dir: PathBuf::from("recordings"),
+            per_track: true,
+            composite: true,
+            composite_size: format!("{}x{}", c.width, c.height),
+            composite_fps: c.fps,
+            composite_codec: c.codec.to_string(),
+            composite_kbps: c.kbps,
+            min_free_mb: 512,
+        }
+    }
+}
+
+impl RecorderConfig {
+    /// What each recording writes, checked.
+    pub fn options(&self) -> Result<recorder::RecordOptions, String> {
+        let composite = if self.composite {
+            let (w, h) = self
+                .composite_size
+                .split_once('x')
+                .and_then(|(w, h)| Some((w.trim().parse().ok()?, h.trim().parse().ok()?)))
+                .ok_or_else(|| format!("[recorder] composite_size {:?}: WIDTHxHEIGHT", self.composite_size))?;
+            let c = recorder::CompositeConfig {
+                width: w,
+                height: h,
+                fps: self.composite_fps,
+                codec: self.composite_codec.parse()?,
+                kbps: self.composite_kbps,
+            };
+            c.validate().map_err(|e| format!("[recorder] {e}"))?;
+            Some(c)
+        } else {
+            None
+        };
+        if !self.per_track && composite.is_none() {
+            return Err("[recorder] per_track and composite are both off: nothing would be recorded".into());
+        }
+        Ok(recorder::RecordOptions {
+            per_track: self.per_track,
+            composite,
+            min_free_bytes: self.min_free_mb.saturating_mul(1 << 20),
+            prefix: String::new(),
+        })
     }
 }
 
@@ -196,6 +253,11 @@ impl Config {
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         config.recorder.dir = std::env::temp_dir().join(format!("confab-recordings-{}-{n}", std::process::id()));
+        // A light composite: tests share a small machine.
+        config.recorder.composite_size = "640x360".into();
+        config.recorder.composite_fps = 15;
+        config.recorder.composite_kbps = 600;
+        config.recorder.min_free_mb = 64;
         config
     }
 
@@ -288,5 +350,26 @@ mod tests {
         assert_eq!(cfg.recorder.dir, PathBuf::from("recordings"));
         let cfg: Config = toml::from_str("[recorder]\ndir = '/var/lib/confab/recordings'\n").expect("valid toml");
         assert_eq!(cfg.recorder.dir, PathBuf::from("/var/lib/confab/recordings"));
+    }
+
+    #[test]
+    fn recorder_options_are_checked() {
+        let o = RecorderConfig::default().options().expect("the defaults are valid");
+        assert!(o.per_track);
+        assert_eq!(o.composite, Some(recorder::CompositeConfig::default()));
+        let parse = |t: &str| toml::from_str::<Config>(t).expect("valid toml").recorder.options();
+        let o = parse("[recorder]\ncomposite_size = '640x360'\ncomposite_codec = 'vp8'\ncomposite_fps = 15\n").unwrap();
+        let c = o.composite.unwrap();
+        assert_eq!((c.width, c.height, c.fps, c.codec), (640, 360, 15, recorder::OutputCodec::Vp8));
+        for bad in [
+            "composite_size = '640'",
+            "composite_size = '641x360'",
+            "composite_codec = 'av1'",
+            "composite_fps = 0",
+            "per_track = false\ncomposite = false",
+        ] {
+            let err = parse(&format!("[recorder]\n{bad}\n")).expect_err(bad);
+            assert!(err.contains("[recorder]") || err.contains("codec"), "{bad}: {err}");
+        }
     }
 }

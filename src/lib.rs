@@ -51,7 +51,8 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         }
     });
 
-    let recordings = recorder::Recordings::new(sfu.clone(), config.recorder.dir.clone());
+    let options = config.recorder.options().map_err(|e| anyhow::anyhow!(e))?;
+    let recordings = recorder::Recordings::with_options(sfu.clone(), config.recorder.dir.clone(), options);
 
     let x = &config.xmpp;
     let tls = if !x.tls {

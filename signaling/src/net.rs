@@ -80,6 +80,8 @@ enum HubMsg {
     Recorded { room: BareJid, by: String, start: bool },
     /// A moderator's recording command failed: tell it.
     RecordFailed { room: BareJid, jid: FullJid, error: String },
+    /// Recording of `room` stopped by itself: tell the room why.
+    RecordingEnded { room: BareJid, reason: String },
 }
 
 /// A question about the router's state, answered from the router task.
@@ -144,6 +146,7 @@ impl Signaling {
             focus: FocusLimits::default(),
         });
         tokio::spawn(run_hub(server, hub_rx, hub.clone(), sfu, config.recordings.clone()));
+        tokio::spawn(relay_recording_ends(config.recordings.subscribe(), hub.clone()));
         let me = Signaling {
             hub,
             stream_cfg,
@@ -372,6 +375,7 @@ async fn run_hub(
             HubMsg::Recorded { room, by, start: true } => server.recording_started(&room, &by),
             HubMsg::Recorded { room, by, start: false } => server.recording_stopped(&room, &by),
             HubMsg::RecordFailed { room, jid, error } => server.recording_failed(&room, &jid, &error),
+            HubMsg::RecordingEnded { room, reason } => server.recording_ended(&room, &reason),
         }
         while let Some(out) = server.poll_output() {
             match out {
@@ -436,6 +440,24 @@ fn media(sfu: &SfuHandle, hub: &mpsc::Sender<HubMsg>, cmd: MediaCommand) {
                     tracing::debug!(%endpoint, error = %e, "closing an endpoint");
                 }
             });
+        }
+    }
+}
+
+/// Tell rooms whose recording stopped by itself.
+async fn relay_recording_ends(mut ended: tokio::sync::broadcast::Receiver<recorder::RecordingEnded>, hub: mpsc::Sender<HubMsg>) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        match ended.recv().await {
+            Ok(e) => {
+                let Ok(room) = BareJid::new(e.room.as_str()) else { continue };
+                let msg = HubMsg::RecordingEnded { room, reason: e.reason.to_string() };
+                if hub.send(msg).await.is_err() {
+                    break;
+                }
+            }
+            Err(RecvError::Lagged(_)) => continue,
+            Err(RecvError::Closed) => break,
         }
     }
 }

@@ -255,6 +255,13 @@ impl Server {
         self.muc_events(events);
     }
 
+    /// Recording of `room` stopped by itself (`reason`): the room is told.
+    pub fn recording_ended(&mut self, room: &BareJid, reason: &str) {
+        let mut events = Vec::new();
+        self.muc.announce(room, &format!("Recording stopped: {reason}."), &[171], &mut events);
+        self.muc_events(events);
+    }
+
     /// A moderator's recording command failed: it alone is told why.
     pub fn recording_failed(&mut self, room: &BareJid, jid: &FullJid, why: &str) {
         let mut events = Vec::new();
