@@ -1,7 +1,8 @@
-//! Per-participant recordings of a real call: two webrtc-rs publishers
-//! (VP8 + Opus, H.264 + Opus, real encoded 320x240 video) on the media
-//! plane, recorded for 5 s, and the files checked with ffprobe: every
-//! frame is there and decodes.
+//! Recordings of a real call: two webrtc-rs publishers (VP8 + Opus,
+//! H.264 + Opus, real encoded 320x240 video) on the media plane, recorded
+//! for 5 s per participant and composited, and the files checked with
+//! ffprobe (every frame is there and decodes) and ffmpeg (the composite
+//! shows both pictures).
 
 mod common;
 
@@ -9,12 +10,13 @@ use std::time::Duration;
 
 use common::*;
 use confab_tests::VideoCodec;
-use recorder::Recorder;
+use recorder::composite::layout::{fit, grid};
+use recorder::{CompositeConfig, OutputCodec, RecordOptions, Recorder};
 
 const RECORD: Duration = Duration::from_secs(5);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_publishers_are_recorded_per_participant() {
+async fn two_publishers_are_recorded_per_participant_and_composited() {
     confab_tests::init_tracing();
     let sfu = start_sfu();
     let (alice, _) = join(&sfu, "room", "alice", VideoCodec::Vp8).await;
@@ -23,7 +25,9 @@ async fn two_publishers_are_recorded_per_participant() {
     bob.wait_connected(CONNECT).await;
 
     let dir = scratch_dir("per-track");
-    let recording = Recorder::start(&sfu, &"room".into(), &dir).expect("recording starts");
+    let composite = CompositeConfig { width: 640, height: 360, fps: 15, codec: OutputCodec::H264, kbps: 600 };
+    let options = RecordOptions { composite: Some(composite), ..RecordOptions::default() };
+    let recording = Recorder::start_with(&sfu, &"room".into(), &dir, options, None).expect("recording starts");
     alice.start_sending();
     bob.start_sending();
     tokio::time::sleep(RECORD).await;
@@ -35,14 +39,18 @@ async fn two_publishers_are_recorded_per_participant() {
         .await
         .expect("join")
         .expect("recording stops cleanly");
-    assert_eq!(files.len(), 2, "one file per participant: {files:?}");
+    assert_eq!(files.len(), 3, "one file per participant and the composite: {files:?}");
+    let mut longest: f64 = 0.0;
 
     for (peer, ext, format, video_codec) in
         [(&alice, "webm", "matroska,webm", "vp8"), (&bob, "mp4", "mov,mp4", "h264")]
     {
         let (audio_sent, video_sent) = peer.frames_sent();
-        let path = file_with_extension(&dir, ext);
-        assert!(path.file_name().unwrap().to_string_lossy().starts_with(peer.name()), "{path:?} is named after the participant");
+        let file = files
+            .iter()
+            .find(|f| f.name.starts_with(peer.name()) && f.name.ends_with(ext))
+            .unwrap_or_else(|| panic!("a .{ext} file named after {}: {files:?}", peer.name()));
+        let path = dir.join(&file.name);
         let probe = ffprobe(&path);
         assert!(probe.format.contains(format), "{}: {probe:?}", peer.name());
         let video = probe.stream("video").unwrap_or_else(|| panic!("{} has video: {probe:?}", peer.name()));
@@ -55,6 +63,7 @@ async fn two_publishers_are_recorded_per_participant() {
         // advances one frame (1/30 s) per frame, and on a loaded machine it
         // sends fewer than 30 frames in each second of RECORD.
         let secs = f64::from(video_sent) / 30.0;
+        longest = longest.max(secs);
         assert!(
             secs > RECORD.as_secs_f64() / 2.0,
             "{}: only {video_sent} video frames sent in {RECORD:?}",
@@ -76,5 +85,51 @@ async fn two_publishers_are_recorded_per_participant() {
             );
         }
     }
-    let _ = std::fs::remove_dir_all(&dir);
+
+    // The composite: H.264 + Opus in MP4, as long as the call, 15 frames a
+    // second, every frame decodable, both participants on screen.
+    let path = dir.join("composite.mp4");
+    let probe = ffprobe(&path);
+    let video = probe.stream("video").unwrap_or_else(|| panic!("the composite has video: {probe:?}"));
+    let audio = probe.stream("audio").unwrap_or_else(|| panic!("the composite has audio: {probe:?}"));
+    assert_eq!((video.codec.as_str(), audio.codec.as_str()), ("h264", "opus"));
+    assert!(
+        (probe.duration - longest).abs() <= longest * 0.1,
+        "composite: {:.2} s for {longest:.2} s sent: {probe:?}",
+        probe.duration
+    );
+    let expected = probe.duration * f64::from(composite.fps);
+    assert!((video.frames as f64 - expected).abs() <= 2.0, "composite: {} frames in {:.2} s: {probe:?}", video.frames, probe.duration);
+    assert_eq!(video.decoded, video.frames, "every composite frame decodes: {probe:?}");
+    assert!((audio.frames as f64 - probe.duration * 50.0).abs() <= 5.0, "20 ms of mixed sound per frame: {probe:?}");
+
+    let luma = frame_luma(&path, 3.0, composite.width, composite.height);
+    let cells = grid(2, composite.width, composite.height);
+    for (who, cell) in ["alice", "bob"].into_iter().zip(cells) {
+        let r = fit(cell, VIDEO_WIDTH, VIDEO_HEIGHT);
+        let mut sum = 0u64;
+        for y in r.y..r.bottom() {
+            for x in r.x..r.right() {
+                sum += u64::from(luma[(y * composite.width + x) as usize]);
+            }
+        }
+        let mean = sum as f64 / f64::from(r.w * r.h);
+        assert!(mean > 60.0, "{who}'s picture is on the composite at 3 s (mean luma {mean:.0})");
+    }
+    if std::env::var_os("CONFAB_KEEP_RECORDINGS").is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// The luma plane of the composite's frame at `at` seconds, from ffmpeg.
+fn frame_luma(path: &std::path::Path, at: f64, width: u32, height: u32) -> Vec<u8> {
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-ss", &at.to_string(), "-i"])
+        .arg(path)
+        .args(["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "gray", "-"])
+        .output()
+        .expect("ffmpeg runs");
+    assert!(out.status.success(), "ffmpeg decodes a frame: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.stdout.len(), (width * height) as usize, "one {width}x{height} frame");
+    out.stdout
 }

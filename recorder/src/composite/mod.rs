@@ -43,11 +43,14 @@ use self::layout::{fit, grid, Rect};
 use self::mix::{Lane, Mixer, FRAME_TIME};
 use self::picture::Picture;
 
-/// How long after its time an output frame is made.
-pub const DELAY: Duration = Duration::from_millis(400);
+/// How long after its time an output frame is made: time for a packet
+/// to be repaired and a frame to complete.
+pub const DELAY: Duration = Duration::from_millis(250);
 
-/// Decoded pictures held per participant waiting for their output frame.
-const MAX_PICTURES: usize = 8;
+/// Decoded pictures held per participant waiting for their output frame:
+/// [`DELAY`] of 30 fps video and some. Beyond it the oldest is shown
+/// early, so memory stays bounded whatever a publisher sends.
+const MAX_PICTURES: usize = 10;
 
 /// Background of the canvas and of a cell without a picture.
 const BACKGROUND: (u8, u8, u8) = (24, 128, 128);
@@ -373,7 +376,12 @@ impl Composite {
                 match decoder.decode(frame) {
                     Ok(Some(picture)) => {
                         if m.pictures.len() >= MAX_PICTURES {
-                            m.pictures.pop_front();
+                            // Show the oldest a little early rather than
+                            // hold more pictures.
+                            if let Some((_, p)) = m.pictures.pop_front() {
+                                m.shown = Some(p);
+                                m.tile = None;
+                            }
                         }
                         m.pictures.push_back((at, picture));
                         self.stats.decoded += 1;
