@@ -218,7 +218,7 @@ impl Drop for RecorderHandle {
 }
 
 /// Free bytes for unprivileged users on the file system holding `dir`.
-fn free_space(dir: &Path) -> std::io::Result<u64> {
+pub fn free_space(dir: &Path) -> std::io::Result<u64> {
     use std::os::unix::ffi::OsStrExt;
     let path = std::ffi::CString::new(dir.as_os_str().as_bytes())
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "path with a NUL byte"))?;
