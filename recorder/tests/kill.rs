@@ -1,5 +1,5 @@
 //! A recording process killed with SIGKILL leaves files that play up to
-//! their last write.
+//! their last write: per participant and composited.
 
 mod common;
 
@@ -62,8 +62,8 @@ async fn files_survive_sigkill_of_the_recording_process() {
         p.stop_sending();
     }
 
-    for (peer, (audio_sent, video_sent), ext) in [(&peers[0], sent[0], "webm"), (&peers[1], sent[1], "mp4")] {
-        let probe = ffprobe(&file_with_extension(&dir, ext));
+    for (peer, (audio_sent, video_sent), room, ext) in [(&peers[0], sent[0], "one", "webm"), (&peers[1], sent[1], "two", "mp4")] {
+        let probe = ffprobe(&file_named(&dir, &format!("{room}-{}", peer.name()), ext));
         let video = probe.stream("video").unwrap_or_else(|| panic!("{} has video: {probe:?}", peer.name()));
         let audio = probe.stream("audio").unwrap_or_else(|| panic!("{} has audio: {probe:?}", peer.name()));
         for (what, got, sent) in [("video", video.frames, video_sent), ("audio", audio.frames, audio_sent)] {
@@ -74,6 +74,30 @@ async fn files_survive_sigkill_of_the_recording_process() {
                 peer.name()
             );
         }
+        // The room's composite (10 fps) plays up to its last fragment too.
+        let probe = ffprobe(&dir.join(format!("{room}-composite.mp4")));
+        let video = probe.stream("video").unwrap_or_else(|| panic!("{room}'s composite has video: {probe:?}"));
+        let expected = u64::from(video_sent) * 10 / 30;
+        assert!(
+            video.frames * 100 >= expected * 80 && video.decoded == video.frames,
+            "{room}: {} composite frames readable after the kill, {expected} made before it: {probe:?}",
+            video.frames
+        );
+        assert!(probe.stream("audio").is_some(), "{room}'s composite has sound: {probe:?}");
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The one file in `dir` whose name starts with `start` and ends in `.ext`.
+fn file_named(dir: &std::path::Path, start: &str, ext: &str) -> std::path::PathBuf {
+    let files: Vec<_> = std::fs::read_dir(dir)
+        .expect("recording directory")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            name.starts_with(start) && name.ends_with(&format!(".{ext}"))
+        })
+        .collect();
+    assert_eq!(files.len(), 1, "one {start}*.{ext} in {}: {files:?}", dir.display());
+    files[0].clone()
 }

@@ -6,7 +6,9 @@
 //! - `offer <room> <name> <bytes>` then the SDP offer: answers
 //!   `answer <bytes>` then the SDP answer (the bridge's offers are not
 //!   relayed, so one publisher per room);
-//! - `record <room> <dir>`: starts recording, answers `recording`.
+//! - `record <room> <dir>`: starts recording per participant and
+//!   composited (320x180, 10 fps, H.264), every file named
+//!   `<room>-...`; answers `recording`.
 
 use std::io::{BufRead, Read, Write};
 
@@ -47,7 +49,19 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             }
             ["record", room, dir] => {
                 let _guard = runtime.enter();
-                recordings.push(recorder::Recorder::start(&sfu, &(*room).into(), dir.as_ref())?);
+                let options = recorder::RecordOptions {
+                    composite: Some(recorder::CompositeConfig {
+                        width: 320,
+                        height: 180,
+                        fps: 10,
+                        codec: recorder::OutputCodec::H264,
+                        kbps: 300,
+                    }),
+                    min_free_bytes: 0,
+                    prefix: format!("{room}-"),
+                    ..recorder::RecordOptions::default()
+                };
+                recordings.push(recorder::Recorder::start_with(&sfu, &(*room).into(), dir.as_ref(), options, None)?);
                 writeln!(out, "recording")?;
             }
             _ => writeln!(out, "error unknown command")?,
