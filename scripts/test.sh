@@ -5,27 +5,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # System packages the build and the tests need, installed only when missing.
-need_pkgs=()
-command -v cc >/dev/null 2>&1 || need_pkgs+=(build-essential)
-command -v pkg-config >/dev/null 2>&1 || need_pkgs+=(pkg-config)
-# The browser client's build and the browser tests.
+source scripts/deps.sh
+need_build_deps
+# The browser client's build and the browser tests; ffprobe for recordings.
 command -v node >/dev/null 2>&1 || need_pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || need_pkgs+=(npm)
 [ -x /usr/lib/chromium/chromium ] || [ -n "${CHROMIUM:-}" ] || need_pkgs+=(chromium)
 command -v ffmpeg >/dev/null 2>&1 || need_pkgs+=(ffmpeg)
-# The load tester's encoders: libvpx (VP8), and nasm for OpenH264 (without
-# it OpenH264 builds without its assembly and encodes ~3x slower).
-pkg-config --exists vpx 2>/dev/null || need_pkgs+=(libvpx-dev)
-command -v nasm >/dev/null 2>&1 || need_pkgs+=(nasm)
-if [ ${#need_pkgs[@]} -gt 0 ]; then
-  echo "test.sh: installing ${need_pkgs[*]}"
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  # dpkg may trip over a crowded /tmp while unpacking Chromium.
-  apt_tmp="$(mktemp -d)"
-  $SUDO env TMPDIR="$apt_tmp" apt-get update -qq
-  $SUDO env TMPDIR="$apt_tmp" DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}"
-  rm -rf "$apt_tmp"
-fi
+install_needed
 
 # playwright-core and @xmpp/client need Node.js 20 (Debian 12 ships 18).
 if ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)'; then
