@@ -19,13 +19,21 @@
 //!   Opus to WebM, H.264 + Opus to fragmented MP4. Files are written as
 //!   media arrives (MP4 fragments at least every second), so a recording
 //!   cut short by a crash plays up to its last write.
-//! - [`Recorder`]: the thin driver, one thread per recorded room.
+//! - [`Recorder`]: the thin driver, one thread per recorded room, which
+//!   also stops it when the disk is nearly full or the room is empty.
 //! - [`Recordings`]: Confab's one owner of recordings: at most one per
 //!   room, all in one directory, and the list of files there. Signaling
 //!   (a moderator's command) and web (the admin API) both go through it.
 //!
-//! What it is not for (yet): the composited, transcoded recording. The
-//! recorder never calls up into signaling or web: they ask, it answers.
+//! - [`Composite`]: the sans-IO state of one room's composited recording:
+//!   every participant's video decoded and laid out in a grid with their
+//!   names, their audio mixed, encoded again into one file
+//!   ([`composite`]).
+//!
+//! What it is not for: live streaming, or layouts chosen per room (the
+//! grid is the one layout). The recorder never calls up into signaling or
+//! web: they ask, it answers; it tells of recordings that stop by
+//! themselves through [`Recordings::subscribe`].
 //!
 //! How data enters and leaves: RTP packets from the sfu's tap channel;
 //! files into the directory given to [`Recorder::start`]; keyframe

@@ -3,7 +3,8 @@
 //! moderator starts and stops recording with `/record start` and
 //! `/record stop`, the room is told, and the files are listed and
 //! downloaded from the admin API; a participant who is no moderator is
-//! refused; admins start and stop recording over REST.
+//! refused; admins start and stop recording over REST; a recording
+//! nobody stops ends by itself when everyone has left.
 
 use std::time::Duration;
 
@@ -87,14 +88,14 @@ async fn in_call(confab: &confab::Running, alice: &mut Participant, bob: &mut Pa
 }
 
 /// Pump both until every file of the recording in progress has grown
-/// past `bytes` and there is one per participant.
+/// past `bytes` and there is one per participant and the composite.
 async fn record_until(confab: &confab::Running, alice: &mut Participant, bob: &mut Participant, bytes: u64) -> Value {
     let deadline = tokio::time::Instant::now() + LONG;
     loop {
         tokio::join!(alice.pump(Duration::from_millis(200)), bob.pump(Duration::from_millis(200)));
         let (_, list) = get_json(confab, "/api/recordings").await;
         let files: Vec<&Value> = list["files"].as_array().map(|f| f.iter().filter(|f| f["in_progress"] == true).collect()).unwrap_or_default();
-        if (files.len() == 2 && files.iter().all(|f| f["size"].as_u64() > Some(bytes))) || tokio::time::Instant::now() >= deadline {
+        if (files.len() == 3 && files.iter().all(|f| f["size"].as_u64() > Some(bytes))) || tokio::time::Instant::now() >= deadline {
             return list;
         }
     }
@@ -154,32 +155,36 @@ async fn a_moderator_records_a_call_and_admins_download_it() {
         assert!(room_said(p, "Recording stopped by alice."), "{} is told: {:?}", p.nick, p.seen.chat);
     }
 
-    // One finished WebM per participant, listed and downloadable.
+    // One finished WebM per participant and the composite MP4, listed
+    // and downloadable.
     let (status, list) = get_json(&confab, "/api/recordings").await;
     assert_eq!(status, 200);
     assert_eq!(list["recording"], serde_json::json!([]), "{list:#}");
     let files = list["files"].as_array().cloned().unwrap_or_default();
-    assert_eq!(files.len(), 2, "{list:#}");
+    assert_eq!(files.len(), 3, "{list:#}");
     let dir = std::env::temp_dir().join(format!("confab-recording-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a scratch directory");
-    for nick in ["alice", "bob"] {
+    for (who, part, ext, mime, codecs) in [
+        ("alice", "-alice-", ".webm", "video/webm", ["opus,audio", "vp8,video"]),
+        ("bob", "-bob-", ".webm", "video/webm", ["opus,audio", "vp8,video"]),
+        ("composite", "-composite", ".mp4", "video/mp4", ["h264,video", "opus,audio"]),
+    ] {
         let f = files
             .iter()
-            .find(|f| f["name"].as_str().is_some_and(|n| n.starts_with("standup-") && n.contains(&format!("-{nick}-")) && n.ends_with(".webm")))
-            .unwrap_or_else(|| panic!("{nick}'s recording is listed: {list:#}"));
+            .find(|f| f["name"].as_str().is_some_and(|n| n.starts_with("standup-") && n.contains(part) && n.ends_with(ext)))
+            .unwrap_or_else(|| panic!("{who}'s recording is listed: {list:#}"));
         assert_eq!(f["in_progress"], false);
-        assert!(f["size"].as_u64() > Some(50_000), "{f}");
+        assert!(f["size"].as_u64() > Some(10_000), "{f}");
         let link = f["url"].as_str().expect("a download link");
         let res = reqwest::get(url(&confab, link)).await.expect("download");
         assert_eq!(res.status().as_u16(), 200, "{link}");
-        assert_eq!(res.headers().get("content-type").and_then(|v| v.to_str().ok()), Some("video/webm"), "{link}");
+        assert_eq!(res.headers().get("content-type").and_then(|v| v.to_str().ok()), Some(mime), "{link}");
         let body = res.bytes().await.expect("the file");
         assert_eq!(Some(body.len() as u64), f["size"].as_u64(), "{link} is the whole file");
-        let path = dir.join(format!("{nick}.webm"));
+        let path = dir.join(format!("{who}{ext}"));
         std::fs::write(&path, &body).expect("saved");
-        if let Some(codecs) = ffprobe_codecs(&path) {
-            assert_eq!(codecs, vec!["opus,audio".to_string(), "vp8,video".to_string()], "{nick}'s file");
-        }
+        let got = ffprobe_codecs(&path).expect("ffprobe runs");
+        assert_eq!(got, codecs.map(String::from).to_vec(), "{who}'s file");
     }
     let _ = std::fs::remove_dir_all(&dir);
 
@@ -199,13 +204,32 @@ async fn a_moderator_records_a_call_and_admins_download_it() {
     record_until(&confab, &mut alice, &mut bob, 10_000).await;
     let (status, stopped) = json(&confab, reqwest::Method::DELETE, "/api/rooms/standup/recording").await;
     assert_eq!(status, 200, "{stopped}");
-    assert_eq!(stopped["files"].as_array().map(Vec::len), Some(2), "{stopped}");
+    assert_eq!(stopped["files"].as_array().map(Vec::len), Some(3), "{stopped}");
     let (status, _) = json(&confab, reqwest::Method::DELETE, "/api/rooms/standup/recording").await;
     assert_eq!(status, 409);
     pump_both_until(&mut alice, &mut bob, |p| room_said(p, "Recording stopped by admin.")).await;
     assert!(room_said(&alice, "Recording stopped by admin."), "{:?}", alice.seen.chat);
     let (_, list) = get_json(&confab, "/api/recordings").await;
-    assert_eq!(list["files"].as_array().map(Vec::len), Some(4), "{list:#}");
+    assert_eq!(list["files"].as_array().map(Vec::len), Some(6), "{list:#}");
+
+    // A recording nobody stops ends by itself once everyone has left.
+    let (status, _) = json(&confab, reqwest::Method::POST, "/api/rooms/standup/recording").await;
+    assert_eq!(status, 201);
+    record_until(&confab, &mut alice, &mut bob, 10_000).await;
+    alice.leave().await.expect("alice leaves");
+    bob.leave().await.expect("bob leaves");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let list = loop {
+        let (_, list) = get_json(&confab, "/api/recordings").await;
+        if list["recording"] == serde_json::json!([]) || tokio::time::Instant::now() >= deadline {
+            break list;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(list["recording"], serde_json::json!([]), "the recording ended with the room: {list:#}");
+    let files = list["files"].as_array().cloned().unwrap_or_default();
+    assert_eq!(files.len(), 9, "{list:#}");
+    assert!(files.iter().all(|f| f["in_progress"] == false), "every file is closed: {list:#}");
 
     // Rooms that are not, names that cannot be.
     let (status, body) = json(&confab, reqwest::Method::POST, "/api/rooms/nobody-here/recording").await;
