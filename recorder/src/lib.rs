@@ -47,6 +47,7 @@ pub mod frame;
 pub mod recording;
 pub mod registry;
 pub mod timeline;
+pub mod track;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};

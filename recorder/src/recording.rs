@@ -19,8 +19,8 @@ use sfu::str0m::format::Codec;
 use sfu::{EndpointId, MediaKind, TapEvent, TappedPacket, TrackId};
 
 use crate::container::{MediaFile, Mp4File, WebmFile};
-use crate::frame::{avc_nal_units, vp8_size, Frame, FrameAssembler};
-use crate::timeline::TrackClock;
+use crate::frame::{avc_nal_units, vp8_size, Frame};
+use crate::track::TrackInput;
 use crate::RecordError;
 
 /// A participant that only sends audio gets its file after this long.
@@ -55,16 +55,9 @@ pub struct RecordedFile {
     pub audio: bool,
 }
 
-struct Track {
-    kind: MediaKind,
-    assembler: FrameAssembler,
-    clock: TrackClock,
-    rid: Option<String>,
-}
-
 struct Participant {
     label: String,
-    tracks: HashMap<String, Track>,
+    tracks: HashMap<String, TrackInput>,
     /// Frames waiting for the file to open: kind, place, frame.
     pending: VecDeque<(MediaKind, Duration, Frame)>,
     first_seen: Duration,
@@ -179,26 +172,15 @@ impl Recording {
         if p.failed {
             return Ok(());
         }
-        let track = p.tracks.entry(pkt.track.mid.clone()).or_insert_with(|| Track {
-            kind: pkt.kind,
-            assembler: FrameAssembler::new(pkt.codec),
-            clock: TrackClock::new(pkt.clock_rate),
-            rid: pkt.rid.clone(),
-        });
-        if track.rid != pkt.rid {
-            return Ok(());
-        }
-        let was_waiting = track.assembler.waiting_for_keyframe();
-        let out = track.assembler.push(pkt.seq_no, pkt.rtp_timestamp, pkt.marker, &pkt.payload);
-        if out.need_keyframe || (was_waiting && p.file.is_none() && out.frame.is_none() && pkt.marker) {
+        let track = p.tracks.entry(pkt.track.mid.clone()).or_insert_with(|| TrackInput::new(&pkt));
+        let kind = track.kind;
+        let placed = track.push(self.start, &pkt, p.file.is_none());
+        if placed.want_keyframe {
             self.keyframe_requests.push_back(pkt.track.clone());
         }
-        let Some(frame) = out.frame else {
+        let Some((at, frame)) = placed.frame else {
             return Ok(());
         };
-        let kind = track.kind;
-        let at = track.clock.place(self.start, pkt.arrived, frame.rtp_time);
-
         if let Some(file) = p.file.as_mut() {
             return file.write(kind, at, &frame);
         }

@@ -32,9 +32,9 @@ use sfu::str0m::format::Codec;
 use sfu::{EndpointId, MediaKind, TapEvent, TappedPacket, TrackId};
 
 use crate::container::{MediaFile, Mp4File, WebmFile};
-use crate::frame::{Frame, FrameAssembler};
+use crate::frame::Frame;
 use crate::recording::{RecordedFile, Sink};
-use crate::timeline::TrackClock;
+use crate::track::TrackInput;
 use crate::RecordError;
 
 use self::decode::VideoDecoder;
@@ -143,16 +143,9 @@ pub struct CompositeStats {
     pub audio_frames: u64,
 }
 
-struct Track {
-    kind: MediaKind,
-    assembler: FrameAssembler,
-    clock: TrackClock,
-    rid: Option<String>,
-}
-
 struct Member {
     label: String,
-    tracks: HashMap<String, Track>,
+    tracks: HashMap<String, TrackInput>,
     decoder: Option<(Codec, VideoDecoder)>,
     /// Decoded pictures and their places, oldest first.
     pictures: VecDeque<(Duration, Picture)>,
@@ -320,25 +313,15 @@ impl Composite {
         }
         let start = self.start;
         let m = member(&mut self.members, &self.labels, &mut self.relayout, pkt.track.publisher);
-        let track = m.tracks.entry(pkt.track.mid.clone()).or_insert_with(|| Track {
-            kind: pkt.kind,
-            assembler: FrameAssembler::new(pkt.codec),
-            clock: TrackClock::new(pkt.clock_rate),
-            rid: pkt.rid.clone(),
-        });
-        if track.rid != pkt.rid {
-            return Ok(());
-        }
-        let was_waiting = track.assembler.waiting_for_keyframe();
-        let out = track.assembler.push(pkt.seq_no, pkt.rtp_timestamp, pkt.marker, &pkt.payload);
-        if out.need_keyframe || (was_waiting && out.frame.is_none() && pkt.marker) {
+        let track = m.tracks.entry(pkt.track.mid.clone()).or_insert_with(|| TrackInput::new(&pkt));
+        let kind = track.kind;
+        let placed = track.push(start, &pkt, true);
+        if placed.want_keyframe {
             self.keyframe_requests.push_back(pkt.track.clone());
         }
-        let Some(frame) = out.frame else {
+        let Some((at, frame)) = placed.frame else {
             return Ok(());
         };
-        let kind = track.kind;
-        let at = track.clock.place(start, pkt.arrived, frame.rtp_time);
         if !self.push_frame(pkt.track.publisher, kind, pkt.codec, at, &frame) {
             self.keyframe_requests.push_back(pkt.track.clone());
         }
