@@ -133,6 +133,11 @@ fn the_grid_follows_the_room_and_holds_the_last_picture() {
     let bob_pic = fit(cells[1], 240, 320);
     assert!(bob_pic.h > bob_pic.w, "Bob stays portrait: {bob_pic:?}");
     assert!(region(c.canvas(), bob_pic).0 > CELL_Y as f64 + 20.0, "Bob's picture is shown: {:?}", c.stats());
+    // Alice is the one talking: her cell is framed, Bob's is not.
+    assert_eq!(c.speaker(), Some(alice));
+    let luma_at = |c: &Composite, x: u32, y: u32| c.canvas().plane(0).0[(y * 640 + x) as usize];
+    assert_eq!(luma_at(&c, cells[0].x - 1, cells[0].y + 20), recorder::composite::SPEAKER.0, "Alice is framed");
+    assert_eq!(luma_at(&c, cells[1].right() + 1, cells[1].y + 20), 24, "Bob is not");
 
     // A frame that does not decode asks for a keyframe; the frames after
     // it wait for one, and Alice's last picture stays meanwhile while

@@ -34,13 +34,22 @@ pub struct Lane {
     /// Interleaved stereo samples.
     held: VecDeque<i16>,
     scratch: Vec<i16>,
+    /// How loud this participant has been lately: mean square of the
+    /// samples mixed, smoothed over about half a second.
+    loudness: f64,
 }
 
 impl Lane {
     /// A lane with its own Opus decoder.
     pub fn new() -> Result<Lane, RecordError> {
         let decoder = opus::Decoder::new(RATE as u32, opus::Channels::Stereo).map_err(|e| RecordError::Mux(format!("opus decoder: {e}")))?;
-        Ok(Lane { decoder, start: 0, held: VecDeque::new(), scratch: vec![0; 5760 * CHANNELS] })
+        Ok(Lane { decoder, start: 0, held: VecDeque::new(), scratch: vec![0; 5760 * CHANNELS], loudness: 0.0 })
+    }
+
+    /// How loud this participant has been over the last half second or
+    /// so (mean square of the samples).
+    pub fn loudness(&self) -> f64 {
+        self.loudness
     }
 
     fn end(&self) -> u64 {
@@ -73,9 +82,12 @@ impl Lane {
     /// Add this lane's samples for [`FRAME`] samples from sample `from`
     /// into `mix`, and forget everything before their end.
     fn mix_into(&mut self, from: u64, mix: &mut [i32]) {
+        // One frame of 20 ms in 25 makes half a second.
+        const SMOOTHING: f64 = 1.0 / 25.0;
         if self.end() <= from {
             self.held.clear();
             self.start = from;
+            self.loudness *= 1.0 - SMOOTHING;
             return;
         }
         if self.start < from {
@@ -85,10 +97,14 @@ impl Lane {
         }
         let skip = ((self.start - from) as usize).min(FRAME);
         let take = ((FRAME - skip) * CHANNELS).min(self.held.len());
+        let mut square = 0.0;
         for (i, s) in self.held.drain(..take).enumerate() {
             mix[skip * CHANNELS + i] += i32::from(s);
+            square += f64::from(s) * f64::from(s);
         }
         self.start += (take / CHANNELS) as u64;
+        let frame_loudness = square / (FRAME * CHANNELS) as f64;
+        self.loudness += (frame_loudness - self.loudness) * SMOOTHING;
     }
 }
 

@@ -16,7 +16,8 @@
 //! decode) keeps its last picture until a requested keyframe repairs it.
 //! The grid follows who is present: a participant appears with its first
 //! media and goes when its last track is withdrawn; pictures of any size
-//! are scaled into their cell, keeping their aspect ratio.
+//! are scaled into their cell, keeping their aspect ratio. The loudest
+//! participant of the last half second is framed as the active speaker.
 
 pub mod decode;
 pub mod encode;
@@ -55,6 +56,12 @@ const MAX_PICTURES: usize = 10;
 /// Background of the canvas and of a cell without a picture.
 const BACKGROUND: (u8, u8, u8) = (24, 128, 128);
 const CELL: (u8, u8, u8) = (40, 136, 124);
+/// The frame around the active speaker's cell (a light blue).
+pub const SPEAKER: (u8, u8, u8) = (170, 170, 90);
+
+/// Mean square loudness (of 16-bit samples) above which a participant
+/// counts as speaking: about -40 dBFS.
+const SPEAKING: f64 = 110_000.0;
 
 /// The codec (and with it the container) of the composite.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -180,6 +187,8 @@ pub struct Composite {
     canvas: Picture,
     /// The grid changed since the canvas was last drawn.
     relayout: bool,
+    /// Who is framed as the active speaker.
+    speaker: Option<EndpointId>,
     file: Option<Box<dyn MediaFile>>,
     failed: bool,
     stats: CompositeStats,
@@ -207,6 +216,7 @@ impl Composite {
             next_audio: 0,
             resizer: Resizer::new(),
             relayout: true,
+            speaker: None,
             file: None,
             failed: false,
             stats: CompositeStats::default(),
@@ -236,6 +246,12 @@ impl Composite {
     /// The picture last made (what the latest output frame shows).
     pub fn canvas(&self) -> &Picture {
         &self.canvas
+    }
+
+    /// The participant framed as the active speaker: the loudest of the
+    /// last half second, if anyone spoke.
+    pub fn speaker(&self) -> Option<EndpointId> {
+        self.speaker
     }
 
     /// The participants in the grid, in grid order.
@@ -439,6 +455,18 @@ impl Composite {
     fn audio_frame(&mut self, origin: Duration, rel: Duration) -> Result<(), RecordError> {
         self.next_audio += 1;
         let packet = self.mixer.frame(origin + rel, self.members.values_mut().filter_map(|m| m.lane.as_mut()))?;
+        let loudest = self
+            .members
+            .iter()
+            .filter_map(|(id, m)| Some((*id, m.lane.as_ref()?.loudness())))
+            .filter(|(_, l)| *l > SPEAKING)
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(id, _)| id);
+        // Keep the frame on whoever spoke last through a pause.
+        if (loudest.is_some() && loudest != self.speaker) || self.speaker.is_some_and(|s| !self.members.contains_key(&s)) {
+            self.speaker = loudest;
+            self.relayout = true;
+        }
         if self.file.is_some() {
             self.write(MediaKind::Audio, rel, Frame { data: packet, rtp_time: self.next_audio - 1, keyframe: true })?;
         }
@@ -481,7 +509,17 @@ impl Composite {
         self.canvas.fill(Rect { x: 0, y: 0, w, h }, BACKGROUND);
         let cells = grid(self.members.len(), w, h);
         let scale = if h >= 600 { 2 } else { 1 };
-        for (m, cell) in self.members.values_mut().zip(cells) {
+        let border = 2 * scale;
+        for ((id, m), cell) in self.members.iter_mut().zip(cells) {
+            if self.speaker == Some(*id) {
+                let frame = Rect {
+                    x: cell.x.saturating_sub(border),
+                    y: cell.y.saturating_sub(border),
+                    w: cell.w + 2 * border,
+                    h: cell.h + 2 * border,
+                };
+                self.canvas.fill(frame, SPEAKER);
+            }
             self.canvas.fill(cell, CELL);
             if let Some(shown) = &m.shown {
                 let place = fit(cell, shown.width(), shown.height());
