@@ -19,8 +19,10 @@
 //!   Opus to WebM, H.264 + Opus to fragmented MP4. Files are written as
 //!   media arrives (MP4 fragments at least every second), so a recording
 //!   cut short by a crash plays up to its last write.
-//! - [`Recorder`]: the thin driver, one thread per recorded room, which
-//!   also stops it when the disk is nearly full or the room is empty.
+//! - [`Recorder`]: the thin driver: per recorded room, one thread (and
+//!   tap) for the per-participant files and one for the composite, so the
+//!   heavy one never holds up the other; it also stops the recording when
+//!   the disk is nearly full or the room is empty.
 //! - [`Recordings`]: Confab's one owner of recordings: at most one per
 //!   room, all in one directory, and the list of files there. Signaling
 //!   (a moderator's command) and web (the admin API) both go through it.
@@ -51,6 +53,7 @@ pub mod track;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sfu::{RoomId, SfuError, SfuHandle};
@@ -145,10 +148,14 @@ pub type OnEnd = Box<dyn FnOnce(StopReason) + Send>;
 /// Starts recordings.
 pub struct Recorder;
 
-/// A running recording of one room.
+type Worker = std::thread::JoinHandle<Result<Vec<RecordedFile>, RecordError>>;
+
+/// A running recording of one room: a thread for the per-participant
+/// files and one for the composite, each with its own tap, so that
+/// compositing (heavy) never holds up the files written as sent.
 pub struct RecorderHandle {
-    stop: Option<std::sync::mpsc::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<Result<Vec<RecordedFile>, RecordError>>>,
+    stops: Vec<std::sync::mpsc::Sender<()>>,
+    threads: Vec<Worker>,
     dir: PathBuf,
     prefix: String,
 }
@@ -161,8 +168,9 @@ impl Recorder {
         Recorder::start_with(sfu, room, dir, RecordOptions::default(), None)
     }
 
-    /// Record `room` into `dir` as `options` say. `on_end` is called if
-    /// the recording stops by itself (disk nearly full, room empty).
+    /// Record `room` into `dir` as `options` say. `on_end` is called once
+    /// if the recording stops by itself (disk nearly full, room empty);
+    /// the rest of it then stops too.
     pub fn start_with(
         sfu: &SfuHandle,
         room: &RoomId,
@@ -174,16 +182,27 @@ impl Recorder {
             c.validate().map_err(RecordError::Config)?;
         }
         std::fs::create_dir_all(dir)?;
-        let tap = sfu.tap_room(room)?;
-        let (stop_tx, stop_rx) = std::sync::mpsc::channel();
-        let sfu = sfu.clone();
-        let prefix = options.prefix.clone();
-        let job = Job { sfu, room: room.clone(), dir: dir.to_path_buf(), options, stop: stop_rx, on_end };
-        let thread = std::thread::Builder::new()
-            .name(format!("confab-recorder-{room}"))
-            .spawn(move || job.run(tap))?;
+        let on_end = Arc::new(Mutex::new(on_end));
+        let mut handle = RecorderHandle { stops: Vec::new(), threads: Vec::new(), dir: dir.to_path_buf(), prefix: options.prefix.clone() };
+        let parts = [
+            (options.per_track, RecordOptions { composite: None, ..options.clone() }, "files"),
+            (options.composite.is_some(), RecordOptions { per_track: false, ..options.clone() }, "composite"),
+        ];
+        for (wanted, options, what) in parts {
+            if !wanted {
+                continue;
+            }
+            let tap = sfu.tap_room(room)?;
+            let (stop_tx, stop_rx) = std::sync::mpsc::channel();
+            let job = Job { sfu: sfu.clone(), room: room.clone(), dir: dir.to_path_buf(), options, stop: stop_rx, on_end: on_end.clone() };
+            let thread = std::thread::Builder::new()
+                .name(format!("confab-recorder-{what}-{room}"))
+                .spawn(move || job.run(tap))?;
+            handle.stops.push(stop_tx);
+            handle.threads.push(thread);
+        }
         tracing::info!(%room, dir = %dir.display(), "recording started");
-        Ok(RecorderHandle { stop: Some(stop_tx), thread: Some(thread), dir: dir.to_path_buf(), prefix })
+        Ok(handle)
     }
 }
 
@@ -195,32 +214,39 @@ impl RecorderHandle {
 
     /// Whether the recording ended by itself.
     pub fn is_finished(&self) -> bool {
-        self.thread.as_ref().is_none_or(|t| t.is_finished())
+        self.threads.iter().all(|t| t.is_finished())
     }
 
     /// Stop recording, close the files, and list them.
     pub fn stop(mut self) -> Result<Vec<RecordedFile>, RecordError> {
-        self.stop.take();
-        let thread = self.thread.take().ok_or(RecordError::Stopped)?;
-        let mut files = thread.join().map_err(|_| RecordError::Stopped)??;
+        self.stops.clear();
+        let mut files = Vec::new();
+        let mut result = Ok(());
+        for thread in std::mem::take(&mut self.threads) {
+            match thread.join().map_err(|_| RecordError::Stopped).and_then(|r| r) {
+                Ok(f) => files.extend(f),
+                Err(e) => result = Err(e),
+            }
+        }
+        result?;
         for f in &mut files {
             f.name = format!("{}{}", self.prefix, f.name);
         }
         Ok(files)
     }
 
-    /// Let the recording finish on its own thread without waiting for it
+    /// Let the recording finish on its own threads without waiting for it
     /// (it ended by itself already, or will at its next tick).
     pub fn detach(mut self) {
-        self.stop.take();
-        self.thread.take();
+        self.stops.clear();
+        self.threads.clear();
     }
 }
 
 impl Drop for RecorderHandle {
     fn drop(&mut self) {
-        self.stop.take();
-        if let Some(t) = self.thread.take() {
+        self.stops.clear();
+        for t in std::mem::take(&mut self.threads) {
             let _ = t.join();
         }
     }
@@ -248,7 +274,9 @@ struct Job {
     dir: PathBuf,
     options: RecordOptions,
     stop: std::sync::mpsc::Receiver<()>,
-    on_end: Option<OnEnd>,
+    /// Shared by the recording's threads: the first to end by itself
+    /// calls it.
+    on_end: Arc<Mutex<Option<OnEnd>>>,
 }
 
 impl Job {
@@ -263,7 +291,7 @@ impl Job {
         })
     }
 
-    fn run(mut self, mut tap: mpsc::Receiver<sfu::TapEvent>) -> Result<Vec<RecordedFile>, RecordError> {
+    fn run(self, mut tap: mpsc::Receiver<sfu::TapEvent>) -> Result<Vec<RecordedFile>, RecordError> {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let start = Instant::now();
         let mut per_track = self.options.per_track.then(|| Recording::new(start, self.sink()));
@@ -348,7 +376,8 @@ impl Job {
             }
         }
         if reason != StopReason::Requested {
-            if let Some(on_end) = self.on_end.take() {
+            let on_end = self.on_end.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some(on_end) = on_end {
                 on_end(reason);
             }
         }

@@ -25,6 +25,13 @@ impl TrackClock {
         TrackClock { clock_rate: u64::from(clock_rate.max(1)), anchor: None, last: None }
     }
 
+    /// The track's RTP clock starts afresh (another simulcast layer, with
+    /// its own timestamps): the next frame is placed by its arrival again,
+    /// never before what was placed already.
+    pub fn rebase(&mut self) {
+        self.anchor = None;
+    }
+
     /// The place of a frame with extended RTP time `rtp_time` that arrived
     /// at `arrived`, on the axis starting at `start`.
     pub fn place(&mut self, start: Instant, arrived: Instant, rtp_time: u64) -> Duration {

@@ -780,7 +780,7 @@ impl Core {
         if let Some(ep) = self.endpoints.get(&from) {
             let spec = params.spec();
             let clock = spec.clock_rate.get();
-            self.taps.packet(&ep.room, from, mid, rid, kind, spec.codec, clock, &pkt);
+            self.taps.packet(&ep.room, from, mid, (rid, layer), kind, spec.codec, clock, &pkt);
         }
         let ext = ExtensionValues {
             audio_level: pkt.header.ext_vals.audio_level,

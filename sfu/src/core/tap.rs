@@ -41,6 +41,9 @@ pub struct TappedPacket {
     pub clock_rate: u32,
     /// The simulcast layer, if the track has several.
     pub rid: Option<String>,
+    /// The layer's place among the track's layers, lowest 0 (0 without
+    /// simulcast): a higher layer is a larger picture.
+    pub layer: usize,
     /// Extended (rollover-free) sequence number, per publisher stream.
     pub seq_no: u64,
     /// The RTP timestamp as the publisher sent it.
@@ -85,7 +88,7 @@ impl Taps {
         room: &RoomId,
         publisher: EndpointId,
         mid: Mid,
-        rid: Option<Rid>,
+        (rid, layer): (Option<Rid>, usize),
         kind: MediaKind,
         codec: Codec,
         clock_rate: u32,
@@ -101,6 +104,7 @@ impl Taps {
             codec,
             clock_rate,
             rid: rid.map(|r| r.to_string()),
+            layer,
             seq_no: *pkt.seq_no,
             rtp_timestamp: pkt.header.timestamp,
             marker: pkt.header.marker,
