@@ -83,6 +83,8 @@ struct Room {
     occupants: Vec<Occupant>,
     subject: String,
     password: Option<String>,
+    /// Being recorded: newcomers are told with status 170.
+    recording: bool,
 }
 
 /// What the rooms want done.
@@ -295,6 +297,7 @@ impl Muc {
                     occupants: Vec::new(),
                     subject: String::new(),
                     password,
+                    recording: false,
                 },
             );
         }
@@ -315,6 +318,10 @@ impl Muc {
         let mut own_codes = vec![110];
         if created {
             own_codes.push(201);
+        }
+        if room.recording {
+            // XEP-0045 §10.1.4: room logging is enabled.
+            own_codes.push(170);
         }
         if room.password.is_none() {
             // Nothing to add: status codes for config are only sent on change.
@@ -549,6 +556,13 @@ impl Muc {
         }
     }
 
+    /// Whether `room_jid` is being recorded, for those who join later.
+    pub fn set_recording(&mut self, room_jid: &BareJid, on: bool) {
+        if let Some(room) = self.rooms.get_mut(room_jid) {
+            room.recording = on;
+        }
+    }
+
     /// A message from the room itself to one occupant (`to`).
     pub fn tell(&self, room_jid: &BareJid, to: &FullJid, body: &str, out: &mut Vec<MucEvent>) {
         if self.occupant(room_jid, to).is_some() {
@@ -770,6 +784,19 @@ mod tests {
         assert_eq!(s.len(), 2);
         assert!(s.iter().all(|m| m.attr("from") == Some("r@conference.localhost")
             && m.get_child("x", NS_MUC_USER).is_some_and(|x| x.children().any(|c| c.attr("code") == Some("170")))));
+        // Someone joining while the room is recorded is told so (170 with 110).
+        muc.set_recording(&room.to_bare(), true);
+        let out = join(&mut muc, "c@localhost/1", "r@conference.localhost/carol", None);
+        let own = sent(&out)
+            .into_iter()
+            .find(|p| p.name() == "presence" && p.attr("to") == Some("c@localhost/1") && p.attr("from") == Some("r@conference.localhost/carol"))
+            .expect("carol's own presence");
+        let codes: Vec<String> = own.get_child("x", NS_MUC_USER).map(|x| x.children().filter_map(|c| c.attr("code").map(String::from)).collect()).unwrap_or_default();
+        assert!(codes.contains(&"110".to_string()) && codes.contains(&"170".to_string()), "{codes:?}");
+        muc.set_recording(&room.to_bare(), false);
+        let out = join(&mut muc, "d@localhost/1", "r@conference.localhost/dave", None);
+        let own = sent(&out).into_iter().find(|p| p.attr("to") == Some("d@localhost/1") && p.attr("from") == Some("r@conference.localhost/dave")).expect("dave's own presence");
+        assert!(!own.get_child("x", NS_MUC_USER).is_some_and(|x| x.children().any(|c| c.attr("code") == Some("170"))));
     }
 
     #[test]

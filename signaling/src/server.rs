@@ -243,6 +243,7 @@ impl Server {
     /// (XEP-0045 §10.8).
     pub fn recording_started(&mut self, room: &BareJid, by: &str) {
         let mut events = Vec::new();
+        self.muc.set_recording(room, true);
         self.muc.announce(room, &format!("Recording started by {by}."), &[170], &mut events);
         self.muc_events(events);
     }
@@ -251,6 +252,7 @@ impl Server {
     /// code 171.
     pub fn recording_stopped(&mut self, room: &BareJid, by: &str) {
         let mut events = Vec::new();
+        self.muc.set_recording(room, false);
         self.muc.announce(room, &format!("Recording stopped by {by}."), &[171], &mut events);
         self.muc_events(events);
     }
@@ -258,6 +260,7 @@ impl Server {
     /// Recording of `room` stopped by itself (`reason`): the room is told.
     pub fn recording_ended(&mut self, room: &BareJid, reason: &str) {
         let mut events = Vec::new();
+        self.muc.set_recording(room, false);
         self.muc.announce(room, &format!("Recording stopped: {reason}."), &[171], &mut events);
         self.muc_events(events);
     }

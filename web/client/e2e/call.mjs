@@ -2,7 +2,8 @@
 // camera and microphone (distinct y4m and wav files made with ffmpeg), join
 // one room of a running Confab through the call page and check what a
 // person would: both others' video decodes, their audio arrives, chat
-// reaches everyone, mute shows, and a participant who leaves disappears.
+// reaches everyone, recording shows, mute shows, and a participant who
+// leaves disappears.
 //
 //   node e2e/call.mjs --base http://127.0.0.1:8080 --codec vp8|h264 \
 //        [--out DIR] [--chromium PATH] [--room NAME]
@@ -189,6 +190,16 @@ async function main() {
     await alice.page.press("#chat-input", "Enter");
     for (const p of [bob, carol]) {
       await eventually(`${p.nick} sees alice's chat message`, 10_000, async () => (await snapshot(p.page)).messages.includes(text));
+    }
+
+    // alice created the room, so she moderates it: her "/record start"
+    // makes every page show that the call is recorded, "/record stop" ends it.
+    for (const [command, on] of [["/record start", true], ["/record stop", false]]) {
+      await alice.page.fill("#chat-input", command);
+      await alice.page.press("#chat-input", "Enter");
+      for (const p of peers) {
+        await eventually(`${p.nick} shows recording ${on ? "on" : "off"}`, 15_000, async () => (await p.page.isVisible("#rec")) === on);
+      }
     }
 
     // bob mutes: the others see it on his tile.

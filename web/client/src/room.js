@@ -332,6 +332,7 @@ async function join(nick) {
     removePerson(detail.nick);
   });
   conn.addEventListener("chat", ({ detail }) => addMessage(detail));
+  conn.addEventListener("recording", ({ detail }) => ($("#rec").hidden = !detail.on));
   conn.addEventListener("subject", ({ detail }) => ($("#subject").textContent = detail.subject));
   conn.addEventListener("error", ({ detail }) => toast(detail.message));
   // Later changes (the camera becoming ready included) go through syncControls.

@@ -154,6 +154,7 @@ export class RoomConnection extends EventTarget {
     const item = x?.getChild("item");
     const m = s.getChild("media", NS_MEDIA);
     const media = m ? { audio: m.attrs.audio ?? "on", video: m.attrs.video ?? "on", screen: m.attrs.screen ?? "off" } : { audio: "on", video: "on", screen: "off" };
+    if (self && codes.includes("170")) this.emit("recording", { on: true });
     if (self && !this.joined) {
       this.joined = true;
       this.wasOnline = true;
@@ -175,6 +176,10 @@ export class RoomConnection extends EventTarget {
       this.emit("subject", { subject: subject.text() });
       return;
     }
+    // Status 170/171 from the room: recording started or stopped.
+    const codes = (s.getChild("x", NS_MUC_USER)?.getChildren("status") ?? []).map((c) => c.attrs.code);
+    if (!nick && codes.includes("170")) this.emit("recording", { on: true });
+    if (!nick && codes.includes("171")) this.emit("recording", { on: false });
     const body = s.getChildText("body");
     if (s.attrs.type === "groupchat" && body) {
       const delay = s.getChild("delay", "urn:xmpp:delay");
