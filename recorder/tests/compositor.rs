@@ -204,10 +204,14 @@ fn vp8_composites_go_to_webm() {
     });
     let config = CompositeConfig { width: 320, height: 180, fps: 10, codec: OutputCodec::Vp8, kbps: 300 };
     let mut c = Composite::new(Instant::now(), config, sink, "composite").expect("the composite starts");
-    let frames = clip(ClipCodec::H264, 160, 120, 4);
+    // A picture larger than the canvas is scaled down to it.
+    let frames = clip(ClipCodec::H264, 640, 360, 4);
     for (i, f) in frames.iter().enumerate().take(60) {
         c.push_frame(EndpointId(7), MediaKind::Video, Codec::H264, ms(i as u64 * 33), f);
     }
+    c.compose_until(ms(1500)).expect("composes");
+    let place = fit(grid(1, 320, 180)[0], 640, 360);
+    assert!(region(c.canvas(), place).0 > CELL_Y as f64 + 20.0, "the large picture fills its place");
     let file = c.finish().expect("closes").expect("written");
     let probe = common::ffprobe(&dir.join(&file.name));
     assert!(probe.format.contains("webm"), "{probe:?}");

@@ -50,7 +50,8 @@ pub const DELAY: Duration = Duration::from_millis(250);
 
 /// Decoded pictures held per participant waiting for their output frame:
 /// [`DELAY`] of 30 fps video and some. Beyond it the oldest is shown
-/// early, so memory stays bounded whatever a publisher sends.
+/// early; with pictures never larger than the canvas, memory stays
+/// bounded whatever a publisher sends.
 const MAX_PICTURES: usize = 10;
 
 /// Background of the canvas and of a cell without a picture.
@@ -373,7 +374,14 @@ impl Composite {
                     return true;
                 };
                 match decoder.decode(frame) {
-                    Ok(Some(picture)) => {
+                    Ok(Some(mut picture)) => {
+                        // Never hold more than the canvas shows: a 4K
+                        // screen share is scaled down to it at once.
+                        let (cw, ch) = (self.config.width, self.config.height);
+                        if picture.width() > cw || picture.height() > ch {
+                            let r = fit(Rect { x: 0, y: 0, w: cw, h: ch }, picture.width(), picture.height());
+                            picture = picture.scaled(r.w, r.h, &mut self.resizer);
+                        }
                         if m.pictures.len() >= MAX_PICTURES {
                             // Show the oldest a little early rather than
                             // hold more pictures.
