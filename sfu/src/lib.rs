@@ -51,6 +51,7 @@ pub mod error;
 pub mod event;
 pub mod ids;
 pub mod metrics;
+pub mod shed;
 pub mod sim;
 
 pub use crate::config::{EndpointConfig, SfuConfig};
@@ -59,8 +60,8 @@ pub use crate::core::{Core, CoreEvent};
 pub use crate::driver::SfuHandle;
 pub use crate::error::SfuError;
 pub use crate::event::{
-    CloseReason, EndpointEvent, EndpointStats, MediaKind, OutgoingTrack, PublishedTrack,
-    RoomEvent, SdpAnswer, SdpOffer, TrackStats,
+    CloseReason, EndpointEvent, EndpointStats, MediaKind, OutgoingTrack, PublishedTrack, RoomEvent,
+    SdpAnswer, SdpOffer, TrackStats,
 };
 pub use crate::ids::{EndpointId, RoomId, TrackId};
 
