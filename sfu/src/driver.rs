@@ -472,7 +472,8 @@ impl WorkerState {
             self.input_shed.increment(1);
             return;
         }
-        self.core.handle_datagram(arrived, d.source, contents);
+        let received = d.waited.and_then(|w| arrived.checked_sub(w)).unwrap_or(arrived);
+        self.core.handle_datagram(arrived, received, d.source, contents);
         self.flush(socket, Some(arrived));
     }
 

@@ -43,8 +43,7 @@ use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 use crate::config::EndpointConfig;
 use crate::error::SfuError;
 use crate::event::{
-    CloseReason, EndpointEvent, EndpointStats, OutgoingTrack, PublishedTrack, RoomEvent,
-    TrackStats,
+    CloseReason, EndpointEvent, EndpointStats, OutgoingTrack, PublishedTrack, RoomEvent, TrackStats,
 };
 use crate::ids::{EndpointId, RoomId, TrackId};
 use crate::metrics::WorkerMetrics;
@@ -349,7 +348,10 @@ impl Core {
             .stats
             .ingress
             .iter()
-            .map(|((mid, _), t)| TrackStats { codec: codec_of(id, *mid), ..t.clone() })
+            .map(|((mid, _), t)| TrackStats {
+                codec: codec_of(id, *mid),
+                ..t.clone()
+            })
             .collect();
         // Forwarded media keeps its publisher's codec.
         let mut egress: Vec<TrackStats> = ep
@@ -360,7 +362,10 @@ impl Core {
                 let source = ep.out_by_mid.get(mid).copied();
                 TrackStats {
                     codec: source.and_then(|(p, m)| codec_of(p, m)),
-                    source: source.map(|(publisher, mid)| TrackId { publisher, mid: mid.to_string() }),
+                    source: source.map(|(publisher, mid)| TrackId {
+                        publisher,
+                        mid: mid.to_string(),
+                    }),
                     ..t.clone()
                 }
             })
@@ -396,8 +401,14 @@ impl Core {
     // ---------------------------------------------------------------
     // Input
 
-    /// A datagram arrived on the worker's socket from `source`.
-    pub fn handle_datagram(&mut self, now: Instant, source: SocketAddr, buf: &[u8]) {
+    /// A datagram from `source` is read from the worker's socket at `now`;
+    /// it reached the host at `received` (the kernel's receive timestamp,
+    /// or `now` when there is none). Media is handed to str0m with
+    /// `received`, so the transport-wide feedback the sender's bandwidth
+    /// estimate runs on says when packets really arrived: a worker that
+    /// reads a burst late, after its thread was not scheduled for a moment,
+    /// must not look like a congested network to every sender.
+    pub fn handle_datagram(&mut self, now: Instant, received: Instant, source: SocketAddr, buf: &[u8]) {
         self.metrics.packets_in.increment(1);
         self.metrics.bytes_in.increment(buf.len() as u64);
 
@@ -431,8 +442,10 @@ impl Core {
             return;
         };
 
+        // STUN and DTLS run on the same clock as the timers.
+        let is_media = buf.first().is_some_and(|b| (128..192).contains(b));
         let input = Input::Receive(
-            now,
+            if is_media { received.min(now) } else { now },
             Receive {
                 proto: Protocol::Udp,
                 source,
@@ -662,7 +675,10 @@ impl Core {
             ep.published.insert(added.mid, published);
         }
         self.events
-            .push_back(CoreEvent::Room(RoomEvent::TrackPublished { room, track: info }));
+            .push_back(CoreEvent::Room(RoomEvent::TrackPublished {
+                room,
+                track: info,
+            }));
     }
 
     /// A renegotiation changed an m-line's direction: the participant
@@ -711,20 +727,27 @@ impl Core {
             return;
         };
         let room = ep.room.clone();
-        self.taps.withdrawn(&room, TrackId { publisher, mid: mid.to_string() });
+        self.taps.withdrawn(
+            &room,
+            TrackId {
+                publisher,
+                mid: mid.to_string(),
+            },
+        );
         for sub_id in &track.subscribers {
             if let Some(sub) = self.endpoints.get_mut(sub_id) {
                 withdraw(sub, (publisher, mid));
                 self.dirty.push(*sub_id);
             }
         }
-        self.events.push_back(CoreEvent::Room(RoomEvent::TrackWithdrawn {
-            room,
-            track: TrackId {
-                publisher,
-                mid: mid.to_string(),
-            },
-        }));
+        self.events
+            .push_back(CoreEvent::Room(RoomEvent::TrackWithdrawn {
+                room,
+                track: TrackId {
+                    publisher,
+                    mid: mid.to_string(),
+                },
+            }));
     }
 
     /// Forward one RTP packet from `from` to the subscribers of its track.
@@ -736,7 +759,11 @@ impl Core {
         let (mid, rid) = match ep.rx_ssrcs.get(&ssrc) {
             Some(v) => *v,
             None => {
-                let Some(s) = ep.rtc.direct_api().stream_rx(&ssrc).map(|s| (s.mid(), s.rid()))
+                let Some(s) = ep
+                    .rtc
+                    .direct_api()
+                    .stream_rx(&ssrc)
+                    .map(|s| (s.mid(), s.rid()))
                 else {
                     return;
                 };
@@ -780,7 +807,16 @@ impl Core {
         if let Some(ep) = self.endpoints.get(&from) {
             let spec = params.spec();
             let clock = spec.clock_rate.get();
-            self.taps.packet(&ep.room, from, mid, (rid, layer), kind, spec.codec, clock, &pkt);
+            self.taps.packet(
+                &ep.room,
+                from,
+                mid,
+                (rid, layer),
+                kind,
+                spec.codec,
+                clock,
+                &pkt,
+            );
         }
         let ext = ExtensionValues {
             audio_level: pkt.header.ext_vals.audio_level,
@@ -861,10 +897,16 @@ impl Core {
                 continue;
             };
             tx.write_rtp(
-                RtpWrite::new(out_pt.into(), seq.into(), ts, pkt.timestamp, pkt.payload.clone())
-                    .marker(pkt.header.marker)
-                    .ext_vals(ext.clone())
-                    .nackable(kind == MediaKind::Video),
+                RtpWrite::new(
+                    out_pt.into(),
+                    seq.into(),
+                    ts,
+                    pkt.timestamp,
+                    pkt.payload.clone(),
+                )
+                .marker(pkt.header.marker)
+                .ext_vals(ext.clone())
+                .nackable(kind == MediaKind::Video),
             );
             self.metrics.forwarded.increment(1);
             self.dirty.push(*sub_id);
@@ -926,7 +968,9 @@ impl Core {
     fn ingress_stats(&mut self, id: EndpointId, s: MediaIngressStats) {
         if let Some(ep) = self.endpoints.get_mut(&id) {
             let entry = ep.stats.ingress.entry((s.mid, s.rid)).or_default();
-            update_track_stats(entry, s.mid, s.rid, s.packets, s.bytes, s.nacks, s.plis, s.firs, s.loss);
+            update_track_stats(
+                entry, s.mid, s.rid, s.packets, s.bytes, s.nacks, s.plis, s.firs, s.loss,
+            );
         }
     }
 
@@ -935,7 +979,9 @@ impl Core {
             let entry = ep.stats.egress.entry((s.mid, s.rid)).or_default();
             let new_nacks = s.nacks.saturating_sub(entry.nacks);
             let new_plis = (s.plis + s.firs).saturating_sub(entry.plis + entry.firs);
-            update_track_stats(entry, s.mid, s.rid, s.packets, s.bytes, s.nacks, s.plis, s.firs, s.loss);
+            update_track_stats(
+                entry, s.mid, s.rid, s.packets, s.bytes, s.nacks, s.plis, s.firs, s.loss,
+            );
             self.metrics.nacks.increment(new_nacks);
             self.metrics.plis.increment(new_plis);
         }
@@ -982,13 +1028,16 @@ impl Core {
         }
         self.metrics.endpoints.decrement(1.0);
         self.metrics.set_rooms(self.rooms.len());
+        self.events.push_back(CoreEvent::Endpoint(
+            id,
+            EndpointEvent::Closed(reason.clone()),
+        ));
         self.events
-            .push_back(CoreEvent::Endpoint(id, EndpointEvent::Closed(reason.clone())));
-        self.events.push_back(CoreEvent::Room(RoomEvent::EndpointClosed {
-            room: ep.room,
-            endpoint: id,
-            reason,
-        }));
+            .push_back(CoreEvent::Room(RoomEvent::EndpointClosed {
+                room: ep.room,
+                endpoint: id,
+                reason,
+            }));
     }
 }
 
