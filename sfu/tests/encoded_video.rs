@@ -10,60 +10,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::bridge::{join_sfu as join, start_sfu, Joined, SdpFilter};
 use common::proxy::rewrite_candidates;
 use common::{
     eventually, init_tracing, LossyProxy, MediaKind, PeerOptions, ReceivedTrack, TestPeer,
     VideoCodec,
 };
-use sfu::{EndpointEvent, EndpointId, SdpAnswer, SdpOffer, SfuConfig, SfuHandle};
+use sfu::{EndpointConfig, EndpointId};
 
 const CONNECT: Duration = Duration::from_secs(10);
-
-fn start_sfu() -> SfuHandle {
-    SfuHandle::start(SfuConfig {
-        workers: 1,
-        first_port: 0,
-        ..Default::default()
-    })
-    .expect("the media plane starts on loopback")
-    .0
-}
-
-/// A webrtc-rs peer joined to `room`, answering the bridge's renegotiation
-/// offers; `filter` rewrites the bridge's SDP (for a proxy in between).
-async fn join(
-    sfu: &SfuHandle,
-    room: &str,
-    name: &str,
-    opts: PeerOptions,
-    filter: Option<Arc<dyn Fn(String) -> String + Send + Sync>>,
-) -> (Arc<TestPeer>, EndpointId) {
-    let filter = filter.unwrap_or_else(|| Arc::new(|s| s));
-    let peer = Arc::new(TestPeer::new(name, opts).await);
-    let offer = SdpOffer::from_sdp_string(&peer.create_offer().await).expect("offer parses");
-    let (id, answer, mut events) = sfu
-        .create_endpoint(room.into(), name.into(), offer)
-        .await
-        .expect("the bridge accepts the offer");
-    peer.apply_answer(filter(answer.to_sdp_string())).await;
-    let (p, s) = (peer.clone(), sfu.clone());
-    tokio::spawn(async move {
-        while let Some(ev) = events.recv().await {
-            match ev {
-                EndpointEvent::Offer { offer, .. } => {
-                    let answer = p.apply_remote_offer(filter(offer.to_sdp_string())).await;
-                    let answer = SdpAnswer::from_sdp_string(&answer).expect("answer parses");
-                    if let Err(e) = s.accept_answer(id, answer).await {
-                        panic!("bridge rejected the answer: {e}");
-                    }
-                }
-                EndpointEvent::Closed(_) => break,
-                EndpointEvent::Connected => {}
-            }
-        }
-    });
-    (peer, id)
-}
 
 fn video_from(peer: &TestPeer, publisher: EndpointId) -> Option<ReceivedTrack> {
     peer.received_from(&publisher.to_string())
@@ -76,9 +31,9 @@ fn video_from(peer: &TestPeer, publisher: EndpointId) -> Option<ReceivedTrack> {
 /// at its keyframe.
 async fn encoded_video_through_the_bridge(codec: VideoCodec) {
     init_tracing();
-    let sfu = start_sfu();
+    let (sfu, _rooms) = start_sfu(EndpointConfig::default());
     let room = format!("encoded-{codec:?}");
-    let (publisher, pub_id) = join(
+    let Joined { peer: publisher, id: pub_id, .. } = join(
         &sfu,
         &room,
         "pub",
@@ -86,7 +41,7 @@ async fn encoded_video_through_the_bridge(codec: VideoCodec) {
         None,
     )
     .await;
-    let (subscriber, _) = join(&sfu, &room, "sub", PeerOptions::receiver(codec), None).await;
+    let Joined { peer: subscriber, .. } = join(&sfu, &room, "sub", PeerOptions::receiver(codec), None).await;
     publisher.wait_connected(CONNECT).await;
     subscriber.wait_connected(CONNECT).await;
     publisher.start_sending();
@@ -176,13 +131,13 @@ async fn encoded_h264_through_the_bridge() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lost_packets_of_encoded_frames_are_retransmitted() {
     init_tracing();
-    let sfu = start_sfu();
+    let (sfu, _rooms) = start_sfu(EndpointConfig::default());
     let bridge = sfu.worker_addrs()[0];
     let proxy = LossyProxy::start_with_seed(bridge, 11).await;
     let to = proxy.addr();
-    let via_proxy: Arc<dyn Fn(String) -> String + Send + Sync> =
+    let via_proxy: SdpFilter =
         Arc::new(move |sdp| rewrite_candidates(&sdp, bridge, to));
-    let (publisher, pub_id) = join(
+    let Joined { peer: publisher, id: pub_id, .. } = join(
         &sfu,
         "lossy",
         "pub",
@@ -190,7 +145,7 @@ async fn lost_packets_of_encoded_frames_are_retransmitted() {
         None,
     )
     .await;
-    let (subscriber, _) = join(
+    let Joined { peer: subscriber, .. } = join(
         &sfu,
         "lossy",
         "sub",

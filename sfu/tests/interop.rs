@@ -6,95 +6,16 @@ use confab_tests as common;
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
+use common::bridge::{join_sfu as join, start_sfu, SdpFilter};
 use common::proxy::rewrite_candidates;
-use common::{eventually, init_tracing, LossyProxy, MediaKind, PeerOptions, TestPeer, VideoCodec};
-use sfu::{
-    CloseReason, EndpointConfig, EndpointEvent, EndpointId, RoomEvent, SdpAnswer, SdpOffer,
-    SfuConfig, SfuHandle,
-};
+use common::{eventually, init_tracing, LossyProxy, MediaKind, PeerOptions, VideoCodec};
+use sfu::{CloseReason, EndpointConfig, RoomEvent};
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
 
 const CONNECT: Duration = Duration::from_secs(10);
-
-fn start_sfu(endpoint: EndpointConfig) -> (SfuHandle, mpsc::UnboundedReceiver<RoomEvent>) {
-    SfuHandle::start(SfuConfig {
-        workers: 1,
-        first_port: 0,
-        endpoint,
-        ..Default::default()
-    })
-    .expect("the media plane starts on loopback")
-}
-
-/// A webrtc-rs peer joined to a room, with a task answering the bridge's
-/// renegotiation offers the way signaling will.
-struct Participant {
-    peer: Arc<TestPeer>,
-    id: EndpointId,
-    /// Mids the bridge removed from this participant's session.
-    removed: Arc<Mutex<Vec<String>>>,
-    closed: Arc<Mutex<Option<CloseReason>>>,
-}
-
-impl Participant {
-    fn stream_id(&self) -> String {
-        self.id.to_string()
-    }
-}
-
-/// Rewrite the bridge's candidates (when a proxy sits in between).
-type SdpFilter = Arc<dyn Fn(String) -> String + Send + Sync>;
-
-async fn join(
-    sfu: &SfuHandle,
-    room: &str,
-    name: &str,
-    opts: PeerOptions,
-    filter: Option<SdpFilter>,
-) -> Participant {
-    let filter = filter.unwrap_or_else(|| Arc::new(|s| s));
-    let peer = Arc::new(TestPeer::new(name, opts).await);
-    let offer = peer.create_offer().await;
-    let offer = SdpOffer::from_sdp_string(&offer).expect("webrtc-rs offer parses");
-    let (id, answer, mut events) = sfu
-        .create_endpoint(room.into(), name.into(), offer)
-        .await
-        .expect("the bridge accepts the offer");
-    peer.apply_answer(filter(answer.to_sdp_string())).await;
-
-    let removed = Arc::new(Mutex::new(Vec::new()));
-    let closed = Arc::new(Mutex::new(None));
-    let (p, s, r, c) = (peer.clone(), sfu.clone(), removed.clone(), closed.clone());
-    tokio::spawn(async move {
-        while let Some(ev) = events.recv().await {
-            match ev {
-                EndpointEvent::Offer { offer, removed, .. } => {
-                    let answer = p.apply_remote_offer(filter(offer.to_sdp_string())).await;
-                    let answer = SdpAnswer::from_sdp_string(&answer).expect("answer parses");
-                    if let Err(e) = s.accept_answer(id, answer).await {
-                        panic!("bridge rejected the answer: {e}");
-                    }
-                    r.lock().expect("lock").extend(removed);
-                }
-                EndpointEvent::Closed(reason) => {
-                    *c.lock().expect("lock") = Some(reason);
-                    break;
-                }
-                EndpointEvent::Connected => {}
-            }
-        }
-    });
-    Participant {
-        peer,
-        id,
-        removed,
-        closed,
-    }
-}
 
 /// Every participant receives the audio and video of every other, in
 /// order, with the payload types it negotiated.
@@ -193,7 +114,14 @@ async fn lossy_subscriber_recovers_with_nack_rtx() {
         Arc::new(move |sdp| rewrite_candidates(&sdp, bridge, to))
     };
 
-    let publisher = join(&sfu, "lossy", "pub", PeerOptions::publisher(VideoCodec::Vp8), None).await;
+    let publisher = join(
+        &sfu,
+        "lossy",
+        "pub",
+        PeerOptions::publisher(VideoCodec::Vp8),
+        None,
+    )
+    .await;
     let subscriber = join(
         &sfu,
         "lossy",
@@ -231,14 +159,21 @@ async fn lossy_subscriber_recovers_with_nack_rtx() {
     let wire = subscriber.peer.wire_stats();
     let dropped = proxy.dropped_toward(sub_addr);
     assert!(enough, "video flows through the lossy path");
-    assert!(dropped >= 5, "the proxy dropped packets toward the subscriber: {dropped}");
+    assert!(
+        dropped >= 5,
+        "the proxy dropped packets toward the subscriber: {dropped}"
+    );
     assert!(wire.nacks_sent > 0, "the subscriber sent NACKs");
     let rtx: u64 = wire.inbound.values().map(|s| s.rtx_packets).sum();
     assert!(rtx > 0, "the bridge answered with RTX");
     // Every frame arrived despite the loss, but for the last few: a loss
     // there has no later packet to reveal it.
     let max = video.max_counter().unwrap_or(0);
-    let missing: Vec<u32> = video.missing().into_iter().filter(|c| *c + 3 < max).collect();
+    let missing: Vec<u32> = video
+        .missing()
+        .into_iter()
+        .filter(|c| *c + 3 < max)
+        .collect();
     assert!(
         missing.is_empty(),
         "frames never recovered: {missing:?} (dropped {dropped}, rtx {rtx}, nacks {})",
@@ -252,14 +187,24 @@ async fn lossy_subscriber_recovers_with_nack_rtx() {
     // Statistics name the codec and, for what the subscriber receives, the
     // published track it comes from.
     let published = sfu.stats(publisher.id).await.expect("publisher stats");
-    let codecs: Vec<_> = published.ingress.iter().filter_map(|t| t.codec.as_deref()).collect();
-    assert!(codecs.contains(&"VP8") && codecs.contains(&"opus"), "ingress codecs: {published:?}");
+    let codecs: Vec<_> = published
+        .ingress
+        .iter()
+        .filter_map(|t| t.codec.as_deref())
+        .collect();
+    assert!(
+        codecs.contains(&"VP8") && codecs.contains(&"opus"),
+        "ingress codecs: {published:?}"
+    );
     let video_in = stats
         .egress
         .iter()
         .find(|t| t.codec.as_deref() == Some("VP8"))
         .unwrap_or_else(|| panic!("the subscriber's egress names VP8: {stats:?}"));
-    assert_eq!(video_in.source.as_ref().map(|s| s.publisher), Some(publisher.id));
+    assert_eq!(
+        video_in.source.as_ref().map(|s| s.publisher),
+        Some(publisher.id)
+    );
 }
 
 /// A subscriber's PLI reaches the publisher as a keyframe request.
@@ -267,8 +212,22 @@ async fn lossy_subscriber_recovers_with_nack_rtx() {
 async fn subscriber_pli_reaches_publisher() {
     init_tracing();
     let (sfu, _rooms) = start_sfu(EndpointConfig::default());
-    let publisher = join(&sfu, "pli", "pub", PeerOptions::publisher(VideoCodec::Vp8), None).await;
-    let subscriber = join(&sfu, "pli", "sub", PeerOptions::receiver(VideoCodec::Vp8), None).await;
+    let publisher = join(
+        &sfu,
+        "pli",
+        "pub",
+        PeerOptions::publisher(VideoCodec::Vp8),
+        None,
+    )
+    .await;
+    let subscriber = join(
+        &sfu,
+        "pli",
+        "sub",
+        PeerOptions::receiver(VideoCodec::Vp8),
+        None,
+    )
+    .await;
     publisher.peer.wait_connected(CONNECT).await;
     subscriber.peer.wait_connected(CONNECT).await;
     publisher.peer.start_sending();
@@ -311,8 +270,22 @@ async fn silent_participant_is_removed_after_consent_timeout() {
         consent_timeout: Duration::from_secs(3),
         ..Default::default()
     });
-    let a = join(&sfu, "consent", "a", PeerOptions::publisher(VideoCodec::Vp8), None).await;
-    let b = join(&sfu, "consent", "b", PeerOptions::publisher(VideoCodec::Vp8), None).await;
+    let a = join(
+        &sfu,
+        "consent",
+        "a",
+        PeerOptions::publisher(VideoCodec::Vp8),
+        None,
+    )
+    .await;
+    let b = join(
+        &sfu,
+        "consent",
+        "b",
+        PeerOptions::publisher(VideoCodec::Vp8),
+        None,
+    )
+    .await;
     a.peer.wait_connected(CONNECT).await;
     b.peer.wait_connected(CONNECT).await;
     a.peer.start_sending();
@@ -357,14 +330,32 @@ async fn garbage_on_the_worker_port_does_not_disturb_a_call() {
     init_tracing();
     let (sfu, _rooms) = start_sfu(EndpointConfig::default());
     let port = sfu.worker_addrs()[0];
-    let a = join(&sfu, "garbage", "a", PeerOptions::publisher(VideoCodec::Vp8), None).await;
-    let b = join(&sfu, "garbage", "b", PeerOptions::receiver(VideoCodec::Vp8), None).await;
+    let a = join(
+        &sfu,
+        "garbage",
+        "a",
+        PeerOptions::publisher(VideoCodec::Vp8),
+        None,
+    )
+    .await;
+    let b = join(
+        &sfu,
+        "garbage",
+        "b",
+        PeerOptions::receiver(VideoCodec::Vp8),
+        None,
+    )
+    .await;
     a.peer.wait_connected(CONNECT).await;
     b.peer.wait_connected(CONNECT).await;
     a.peer.start_sending();
     assert!(
-        eventually(Duration::from_secs(10), || b.peer.received_of(MediaKind::Video).len() == 1)
-            .await
+        eventually(Duration::from_secs(10), || b
+            .peer
+            .received_of(MediaKind::Video)
+            .len()
+            == 1)
+        .await
     );
 
     let attacker = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
@@ -423,11 +414,22 @@ async fn garbage_on_the_worker_port_does_not_disturb_a_call() {
     assert!(continues, "video keeps flowing after the flood");
     let video = &b.peer.received_of(MediaKind::Video)[0];
     let max = video.max_counter().unwrap_or(0);
-    let lost: Vec<u32> = video.missing().into_iter().filter(|c| *c + 15 < max).collect();
+    let lost: Vec<u32> = video
+        .missing()
+        .into_iter()
+        .filter(|c| *c + 15 < max)
+        .collect();
     assert!(lost.is_empty(), "frames lost for good: {lost:?}");
     assert!(sfu.stats(a.id).await.expect("a alive").connected);
     assert!(sfu.stats(b.id).await.expect("b alive").connected);
     // And the bridge still takes new participants.
-    let c = join(&sfu, "garbage", "c", PeerOptions::receiver(VideoCodec::Vp8), None).await;
+    let c = join(
+        &sfu,
+        "garbage",
+        "c",
+        PeerOptions::receiver(VideoCodec::Vp8),
+        None,
+    )
+    .await;
     c.peer.wait_connected(CONNECT).await;
 }

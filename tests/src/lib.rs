@@ -2,6 +2,8 @@
 //!
 //! The library is the kit the tests of every crate share: independent
 //! peers that play the part of real clients, never mocks of Confab.
+//! * [`bridge`] — a media plane on loopback and webrtc-rs peers joined to
+//!   it through the `SfuHandle` API, for tests below signaling.
 //! * [`frames`] — synthetic VP8 / H.264 / Opus payloads that carry a frame
 //!   counter, and their parsers.
 //! * [`peer`] — [`TestPeer`](peer::TestPeer), an independent WebRTC
@@ -21,6 +23,7 @@
 //! drive it with these. Everything runs on `127.0.0.1`; nothing here
 //! touches any other network. Not for production use.
 
+pub mod bridge;
 pub mod frames;
 pub mod participant;
 pub mod peer;

@@ -7,15 +7,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use confab_tests::bridge::join_sfu;
 use confab_tests::{PeerOptions, TestPeer, VideoCodec};
-use sfu::{EndpointEvent, EndpointId, SdpAnswer, SdpOffer, SfuConfig, SfuHandle};
+use sfu::{EndpointConfig, EndpointId, SfuHandle};
 
 pub const CONNECT: Duration = Duration::from_secs(10);
 
+/// A media plane of one worker on loopback (the test kit's).
 pub fn start_sfu() -> SfuHandle {
-    SfuHandle::start(SfuConfig { workers: 1, first_port: 0, ..Default::default() })
-        .expect("the media plane starts on loopback")
-        .0
+    confab_tests::bridge::start_sfu(EndpointConfig::default()).0
 }
 
 /// A fresh directory for one test's files.
@@ -34,35 +34,9 @@ pub const VIDEO_HEIGHT: u32 = 240;
 /// A webrtc-rs publisher of real, decodable `video` (320x240, the load
 /// tester's clip) and Opus, joined to `room`, answering the bridge's offers.
 pub async fn join(sfu: &SfuHandle, room: &str, name: &str, video: VideoCodec) -> (Arc<TestPeer>, EndpointId) {
-    join_with(sfu, room, name, PeerOptions::encoded_publisher(video, VIDEO_WIDTH, VIDEO_HEIGHT)).await
-}
-
-/// A webrtc-rs peer built with `opts`, joined to `room`, answering the
-/// bridge's offers.
-pub async fn join_with(sfu: &SfuHandle, room: &str, name: &str, opts: PeerOptions) -> (Arc<TestPeer>, EndpointId) {
-    let peer = Arc::new(TestPeer::new(name, opts).await);
-    let offer = SdpOffer::from_sdp_string(&peer.create_offer().await).expect("offer parses");
-    let (id, answer, mut events) = sfu
-        .create_endpoint(room.into(), name.into(), offer)
-        .await
-        .expect("the bridge accepts the offer");
-    peer.apply_answer(answer.to_sdp_string()).await;
-    let (p, s) = (peer.clone(), sfu.clone());
-    tokio::spawn(async move {
-        while let Some(ev) = events.recv().await {
-            match ev {
-                EndpointEvent::Offer { offer, .. } => {
-                    let answer = p.apply_remote_offer(offer.to_sdp_string()).await;
-                    if let Ok(answer) = SdpAnswer::from_sdp_string(&answer) {
-                        let _ = s.accept_answer(id, answer).await;
-                    }
-                }
-                EndpointEvent::Closed(_) => break,
-                EndpointEvent::Connected => {}
-            }
-        }
-    });
-    (peer, id)
+    let opts = PeerOptions::encoded_publisher(video, VIDEO_WIDTH, VIDEO_HEIGHT);
+    let joined = join_sfu(sfu, room, name, opts, None).await;
+    (joined.peer, joined.id)
 }
 
 /// One stream as ffprobe reports it.
