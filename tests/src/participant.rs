@@ -28,6 +28,9 @@ pub struct Seen {
     pub content_removes: Vec<Vec<String>>,
     /// `(from nick, body)` of groupchat messages.
     pub chat: Vec<(String, String)>,
+    /// MUC status codes (XEP-0045 §15.6) of messages from the room
+    /// itself, in order: 170 recording started, 171 stopped, ...
+    pub room_statuses: Vec<String>,
     /// The reason of a session-terminate from the bridge.
     pub terminated: Option<String>,
     /// IQ responses to our requests, by id: `(type, the stanza)`.
@@ -320,6 +323,11 @@ impl Participant {
                     if let (Some(from), Some(body)) = (el.attr("from"), el.get_child("body", NS_CLIENT)) {
                         let nick = from.split_once('/').map(|(_, n)| n).unwrap_or("");
                         self.seen.chat.push((nick.to_string(), body.text()));
+                    }
+                    if el.attr("from").is_some_and(|f| !f.contains('/')) {
+                        let codes = el.get_child("x", NS_MUC_USER).into_iter().flat_map(|x| x.children());
+                        let codes = codes.filter(|c| c.is("status", NS_MUC_USER)).filter_map(|c| c.attr("code"));
+                        self.seen.room_statuses.extend(codes.map(String::from));
                     }
                 }
             }

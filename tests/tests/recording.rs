@@ -252,3 +252,47 @@ async fn a_moderator_records_a_call_and_admins_download_it() {
     }
     confab.stop();
 }
+
+/// A recording the bridge stops by itself is announced like one a
+/// moderator stops, with XEP-0045's status codes, so that clients take
+/// their "recording" badge down. Here the disk is "nearly full" because
+/// Confab is told to keep more space free than any disk has.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_room_is_told_when_a_nearly_full_disk_stops_the_recording() {
+    init_tracing();
+    let mut config = confab::config::Config::ephemeral();
+    config.recorder.min_free_mb = u64::MAX >> 20;
+    let confab = confab::start(&config).await.expect("confab starts");
+    let mut alice = ws_participant(&confab, "alice").await;
+    let mut bob = ws_participant(&confab, "bob").await;
+    alice.join(ROOM, None).await.expect("alice joins");
+    bob.join(ROOM, None).await.expect("bob joins");
+    for p in [&mut alice, &mut bob] {
+        p.start_call().await.expect("the room accepts the call");
+        p.peer.start_sending();
+    }
+    assert!(in_call(&confab, &mut alice, &mut bob).await, "both publish audio and video");
+
+    alice.say("/record start").await.expect("alice asks");
+    let stopped = "Recording stopped: the disk is nearly full.";
+    pump_both_until(&mut alice, &mut bob, |p| room_said(p, stopped)).await;
+    for p in [&alice, &bob] {
+        let said: Vec<&str> = p.seen.chat.iter().filter(|(n, _)| n.is_empty()).map(|(_, b)| b.as_str()).collect();
+        assert_eq!(said, ["Recording started by alice.", stopped], "{} is told", p.nick);
+        assert_eq!(p.seen.room_statuses, ["170", "171"], "{}'s room status codes", p.nick);
+    }
+    let (_, list) = get_json(&confab, "/api/recordings").await;
+    assert_eq!(list["recording"], serde_json::json!([]), "{list:#}");
+    let files = list["files"].as_array().cloned().unwrap_or_default();
+    // It stopped at its first look at the disk, within a second: whatever
+    // it wrote by then is closed.
+    assert!(files.iter().all(|f| f["in_progress"] == false), "no file is left open: {list:#}");
+
+    // The room can record again once there is room on the disk: asking
+    // again is not refused as "already recording".
+    alice.say("/record start").await.expect("alice asks again");
+    let again = |p: &Participant| p.seen.chat.iter().filter(|(n, b)| n.is_empty() && b == stopped).count() == 2;
+    alice.pump_until(LONG, again).await;
+    assert!(again(&alice), "{:?}", alice.seen.chat);
+    assert!(alice.seen.message_errors.is_empty(), "{:?}", alice.seen.message_errors);
+}
