@@ -62,6 +62,9 @@ pub struct SimPeer {
     pub keyframe_requests: u64,
     /// Whether it stopped talking (for consent tests).
     pub silent: bool,
+    /// The bridge's ICE ufrag and password for this peer's session (from
+    /// its answer), to make connectivity checks by hand.
+    pub bridge_ice: (String, String),
     /// Mid of the video it publishes, if any.
     pub video_mid: Option<Mid>,
     /// Mid of the audio it publishes, if any.
@@ -196,6 +199,16 @@ impl SimNet {
                 offer,
             )
             .expect("the bridge accepts the peer's offer");
+        let answer_sdp = answer.to_sdp_string();
+        let attr = |name: &str| {
+            answer_sdp
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .unwrap_or_default()
+                .trim()
+                .to_owned()
+        };
+        let bridge_ice = (attr("a=ice-ufrag:"), attr("a=ice-pwd:"));
         rtc.sdp_api()
             .accept_answer(pending, answer)
             .expect("the peer accepts the bridge's answer");
@@ -206,6 +219,7 @@ impl SimNet {
             received: Vec::new(),
             keyframe_requests: 0,
             silent: false,
+            bridge_ice,
             video_mid,
             audio_mid,
             connected: false,

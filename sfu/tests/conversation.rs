@@ -341,3 +341,77 @@ fn every_forwarded_packet_leaves_with_the_input_that_caused_it() {
         );
     }
 }
+
+/// A connectivity check made with `password` for peer `i`'s session (its
+/// USERNAME is right: the ufrags travel in clear).
+fn check_for(net: &mut SimNet, i: usize, password: &[u8]) -> Vec<u8> {
+    use str0m::ice::{StunMessage, TransId};
+    let peer_ufrag = net.peers[i].rtc.direct_api().local_ice_credentials().ufrag;
+    let username = format!("{}:{peer_ufrag}", net.peers[i].bridge_ice.0);
+    let hmac = str0m::crypto::from_feature_flags().sha1_hmac_provider;
+    let msg = StunMessage::binding_request(&username, TransId::new(), true, 7, 100, false);
+    let mut buf = vec![0u8; 1500];
+    let n = msg
+        .to_bytes(Some(password), &mut buf, |k, p| hmac.sha1_hmac(k, p))
+        .expect("a binding request serializes");
+    buf.truncate(n);
+    buf
+}
+
+/// RFC 7675 consent counts only checks made with the session's ICE
+/// password. Someone who saw a participant's checks (the ufrags travel in
+/// clear) and sends their own with the right USERNAME does not keep a
+/// departed participant's session alive (before checks were verified,
+/// they did), and a flood of them from many addresses does not disturb a
+/// participant who is still there.
+#[test]
+fn forged_consent_checks_keep_no_session_and_disturb_no_one() {
+    let config = EndpointConfig {
+        consent_timeout: Duration::from_secs(3),
+        ..Default::default()
+    };
+    let mut net = SimNet::new(config);
+    let a = net.join("room", true, Some(SimVideo::Vp8));
+    let b = net.join("room", true, Some(SimVideo::Vp8));
+    let c = net.join("room", true, Some(SimVideo::Vp8));
+    assert!(net.connect_all(Duration::from_secs(5)), "all connect");
+    let b_id = net.peers[b].endpoint.expect("b has an endpoint");
+    let b_addr = net.peers[b].addr;
+    net.send_video(c, true, SimVideo::Vp8);
+    net.exchange();
+    net.run_for(Duration::from_millis(200));
+
+    // b's checks stop. For twice the consent timeout, a forger sends
+    // checks with the wrong password every half second: for b from b's
+    // address, for c from ten addresses of its own. c keeps publishing.
+    net.peers[b].silent = true;
+    for round in 0..12u8 {
+        let now = net.now;
+        let forged = check_for(&mut net, b, b"not the password");
+        net.core.handle_datagram(now, now, b_addr, &forged);
+        let forged = check_for(&mut net, c, b"not the password");
+        for port in 0..10u16 {
+            let from = std::net::SocketAddr::from(([127, 0, 9, round], 6000 + port));
+            net.core.handle_datagram(now, now, from, &forged);
+        }
+        let before = net.peers[a].received.len();
+        net.send_video(c, false, SimVideo::Vp8);
+        net.exchange();
+        assert!(net.peers[a].received.len() > before, "round {round}: a still gets c's video");
+        net.run_for(Duration::from_millis(500));
+    }
+    let closed: Vec<_> = net
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            CoreEvent::Endpoint(id, sfu::EndpointEvent::Closed(reason)) => Some((*id, reason.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        closed,
+        [(b_id, sfu::CloseReason::ConsentExpired)],
+        "b's session expires despite the forged checks; a's and c's genuine checks keep theirs"
+    );
+    assert!(net.connected(a) && net.connected(c), "a and c are still in the call");
+}

@@ -28,10 +28,13 @@ pub(crate) struct Endpoint {
     pub label: String,
     pub rtc: Rtc,
     pub ufrag: String,
+    /// Our ICE password: the key of the peer's checks' MESSAGE-INTEGRITY.
+    pub ice_pwd: String,
     pub addrs: Vec<SocketAddr>,
     pub created: Instant,
     pub connected: bool,
-    /// Last STUN binding request (RFC 7675 consent) from the peer.
+    /// Last STUN binding request (RFC 7675 consent) from the peer whose
+    /// integrity checked out.
     pub last_consent: Instant,
     /// str0m's next timeout.
     pub rtc_timeout: Instant,

@@ -31,6 +31,7 @@ use std::time::Instant;
 
 use str0m::change::{SdpAnswer, SdpOffer};
 use str0m::config::DtlsCert;
+use str0m::crypto::Sha1HmacProvider;
 use str0m::format::Codec;
 use str0m::media::{
     Direction, KeyframeRequestKind, MediaAdded, MediaChanged, MediaKind, Mid, Rid, Rids,
@@ -105,6 +106,8 @@ pub struct Core {
     metrics: WorkerMetrics,
     /// In-process subscribers of rooms (the recorder): see [`tap`].
     taps: tap::Taps,
+    /// HMAC-SHA1 of str0m's crypto provider, to verify ICE checks.
+    hmac: &'static dyn Sha1HmacProvider,
 }
 
 impl Core {
@@ -130,6 +133,7 @@ impl Core {
             next_timeout: None,
             metrics: WorkerMetrics::new(candidate_addr),
             taps: tap::Taps::default(),
+            hmac: str0m::crypto::from_feature_flags().sha1_hmac_provider,
         }
     }
 
@@ -194,13 +198,15 @@ impl Core {
             .accept_offer(offer)
             .map_err(|e| SfuError::BadRemoteDescription(e.to_string()))?;
 
-        let ufrag = rtc.direct_api().local_ice_credentials().ufrag;
+        let creds = rtc.direct_api().local_ice_credentials();
+        let ufrag = creds.ufrag;
         let mut ep = Endpoint {
             id,
             room: room.clone(),
             label,
             rtc,
             ufrag: ufrag.clone(),
+            ice_pwd: creds.pass,
             addrs: Vec::new(),
             created: now,
             connected: false,
@@ -420,13 +426,15 @@ impl Core {
         // Demultiplex: a STUN binding request names its endpoint by our
         // ufrag (the first half of USERNAME); anything else by the source
         // address a valid check came from.
-        let mut consent = false;
+        let mut check = None;
         let id = if buf.first().is_some_and(|b| *b < 2) {
             match str0m::ice::StunMessage::parse(buf) {
                 Ok(msg) if msg.is_binding_request() => {
-                    consent = true;
-                    msg.split_username()
-                        .and_then(|(local, _)| self.by_ufrag.get(local).copied())
+                    let id = msg
+                        .split_username()
+                        .and_then(|(local, _)| self.by_ufrag.get(local).copied());
+                    check = Some(msg);
+                    id
                 }
                 _ => self.by_addr.get(&source).copied(),
             }
@@ -441,6 +449,17 @@ impl Core {
             self.metrics.dropped.increment(1);
             return;
         };
+        // A check counts as consent, and its source as the peer's address,
+        // only if it was made with our ICE password. The ufrag travels in
+        // clear; without this, anyone who saw one check could keep a
+        // departed peer's session alive, or have its media sent to them.
+        // (str0m verifies too, but silently ignores a check that fails.)
+        let hmac = self.hmac;
+        let consent = check.as_ref().is_some_and(|msg| msg.verify(ep.ice_pwd.as_bytes(), |key, parts| hmac.sha1_hmac(key, parts)));
+        if check.is_some() && !consent {
+            self.metrics.dropped.increment(1);
+            return;
+        }
 
         // STUN and DTLS run on the same clock as the timers.
         let is_media = buf.first().is_some_and(|b| (128..192).contains(b));
@@ -464,8 +483,7 @@ impl Core {
             return;
         }
         if consent {
-            // str0m answered a check it could verify (it ignores the ones
-            // whose integrity fails): the peer is there, at this address.
+            // A verified check: the peer is there, at this address.
             ep.last_consent = now;
             if let Some(evicted) = ep.remember_addr(source) {
                 self.by_addr.remove(&evicted);
