@@ -13,7 +13,8 @@
 //!   not recorded); the room's occupants are told either way;
 //! - `GET /api/recordings`: the recordings in progress and every file in
 //!   the recordings directory ([`RecordingList`]);
-//! - `GET /recordings/<file>`: one file, `video/webm` or `video/mp4`
+//! - `GET /recordings/<file>`: one file, `video/webm` or `video/mp4`,
+//!   streamed, with `Range` requests answered (206) so players can seek
 //!   (400 for a name no recording has, 404 for one that does not exist).
 //!
 //! Rooms and occupants come from `signaling` (a snapshot from its router),
@@ -349,7 +350,14 @@ async fn recordings(State(config): State<WebConfig>) -> Result<Json<RecordingLis
     Ok(Json(RecordingList { recording, files }))
 }
 
-async fn download(State(config): State<WebConfig>, name: Result<Path<String>, PathRejection>) -> Result<Response, ApiError> {
+/// One recording, streamed from disk (never whole in memory) by tower-http's
+/// `ServeFile`, which also answers `Range` requests so that players can
+/// seek, and `If-Modified-Since`.
+async fn download(
+    State(config): State<WebConfig>,
+    name: Result<Path<String>, PathRejection>,
+    request: axum::extract::Request,
+) -> Result<Response, ApiError> {
     let Path(name) = name.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
     let (true, Some(ctype)) = (recorder::registry::valid_name(&name), recorder::registry::content_type(&name)) else {
         return Err(ApiError(StatusCode::BAD_REQUEST, format!("{name:?} is not a recording's name")));
@@ -359,23 +367,24 @@ async fn download(State(config): State<WebConfig>, name: Result<Path<String>, Pa
         .recordings()
         .file_path(&name)
         .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no recording {name:?}")))?;
-    // Whole files in memory: recordings of meetings are tens of megabytes.
-    let body = tokio::task::spawn_blocking(move || std::fs::read(path))
+    let mime = ctype
+        .parse::<mime_guess::mime::Mime>()
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let response = tower_http::services::ServeFile::new_with_mime(path, &mime)
+        .try_call(request)
         .await
-        .ok()
-        .and_then(Result::ok)
-        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no recording {name:?}")))?;
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("reading {name:?}: {e}")))?;
+    if response.status() == StatusCode::NOT_FOUND {
+        return Err(ApiError(StatusCode::NOT_FOUND, format!("no recording {name:?}")));
+    }
     // Names are letters, digits, '-' and '_'; only ASCII ones go in a header.
     let filename: String = if name.is_ascii() { name.clone() } else { "recording".to_owned() + &name[name.rfind('.').unwrap_or(0)..] };
     let disposition = format!("attachment; filename=\"{filename}\"");
-    Ok((
-        [
-            (axum::http::header::CONTENT_TYPE, ctype.to_owned()),
-            (axum::http::header::CONTENT_DISPOSITION, disposition),
-        ],
-        body,
-    )
-        .into_response())
+    let mut response = response.map(axum::body::Body::new);
+    if let Ok(value) = axum::http::HeaderValue::from_str(&disposition) {
+        response.headers_mut().insert(axum::http::header::CONTENT_DISPOSITION, value);
+    }
+    Ok(response)
 }
 
 /// The room's name: the node of its JID.
