@@ -34,7 +34,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
 use crate::media::{VideoClip, VideoCodec};
-use crate::participant::{JoinSteps, Outcome, Plan};
+use crate::participant::{ms_since, JoinSteps, Outcome, Plan};
 use crate::peer::{MediaPeer, PeerConfig};
 use crate::stats::Kind;
 use crate::{Step, Update};
@@ -137,10 +137,6 @@ pub async fn run(plan: Plan, shared: Arc<Shared>) -> Outcome {
 fn room_number(shared: &Shared, room: &str) -> u64 {
     let n: u64 = room.rsplit('-').next().and_then(|n| n.parse().ok()).unwrap_or(0);
     shared.room_base + n
-}
-
-fn ms_since(t0: Instant, t: Instant) -> f64 {
-    t.saturating_duration_since(t0).as_secs_f64() * 1000.0
 }
 
 async fn media_socket(ip: IpAddr) -> Result<(UdpSocket, SocketAddr), String> {
@@ -253,7 +249,6 @@ async fn drive(
     while next_second <= Instant::now() {
         next_second += Duration::from_secs(1);
     }
-    let (mut connected, mut first_frame) = (false, false);
     let result = loop {
         if Instant::now() >= shared.end_at {
             break Ok(());
@@ -355,20 +350,8 @@ async fn drive(
                 }
             }
         }
-        if !connected {
-            if let Some(at) = pub_peer.connected_at().or(sub_peer.connected_at()) {
-                connected = true;
-                out.join_ms.ice_connected = Some(ms_since(t0, at));
-                step(Step::IceConnected);
-            }
-        }
-        if !first_frame {
-            if let Some(at) = sub_peer.first_frame_at() {
-                first_frame = true;
-                out.join_ms.first_frame = Some(ms_since(t0, at));
-                step(Step::FirstFrame);
-            }
-        }
+        let connected_at = pub_peer.connected_at().or(sub_peer.connected_at());
+        out.join_ms.media_reached(t0, connected_at, sub_peer.first_frame_at(), &step);
         let now = Instant::now();
         if now >= next_second {
             let _ = pub_peer.take_second(now); // a publisher peer receives nothing

@@ -253,21 +253,17 @@ fn encode_vp8(
         codec: vpx_encode::VideoCodecId::VP8,
     })
     .map_err(err)?;
+    let frame = |f: vpx_encode::Frame| EncodedFrame {
+        data: f.data.into(),
+        keyframe: f.key,
+    };
     let mut frames = Vec::new();
     for (pts, yuv) in pictures.enumerate() {
-        for f in enc.encode(pts as i64, &yuv).map_err(err)? {
-            frames.push(EncodedFrame {
-                data: f.data.into(),
-                keyframe: f.key,
-            });
-        }
+        frames.extend(enc.encode(pts as i64, &yuv).map_err(err)?.map(frame));
     }
     let mut rest = enc.finish().map_err(err)?;
     while let Some(f) = rest.next().map_err(err)? {
-        frames.push(EncodedFrame {
-            data: f.data.into(),
-            keyframe: f.key,
-        });
+        frames.push(frame(f));
     }
     Ok(frames)
 }

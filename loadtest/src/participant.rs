@@ -120,8 +120,31 @@ pub struct Outcome {
     pub received: Received,
 }
 
-fn ms_since(t0: Instant, t: Instant) -> f64 {
+/// Milliseconds from `t0` to `t`.
+pub(crate) fn ms_since(t0: Instant, t: Instant) -> f64 {
     t.saturating_duration_since(t0).as_secs_f64() * 1000.0
+}
+
+impl JoinSteps {
+    /// Notes the media steps the first time each is reached: ICE connected
+    /// at `connected_at` and the first remote frame at `first_frame_at`
+    /// (both timed from `t0`), telling `step` of each once.
+    pub(crate) fn media_reached(
+        &mut self,
+        t0: Instant,
+        connected_at: Option<Instant>,
+        first_frame_at: Option<Instant>,
+        step: impl Fn(Step),
+    ) {
+        if let (None, Some(at)) = (self.ice_connected, connected_at) {
+            self.ice_connected = Some(ms_since(t0, at));
+            step(Step::IceConnected);
+        }
+        if let (None, Some(at)) = (self.first_frame, first_frame_at) {
+            self.first_frame = Some(ms_since(t0, at));
+            step(Step::FirstFrame);
+        }
+    }
 }
 
 /// Runs one participant until `shared.end_at`, then leaves.
@@ -191,8 +214,6 @@ async fn drive(plan: &Plan, shared: &Shared, out: &mut Outcome) -> Result<(), St
     while next_second <= Instant::now() {
         next_second += Duration::from_secs(1);
     }
-    let mut connected = false;
-    let mut first_frame = false;
     let mut next_id = 0u64;
     let result = loop {
         let now = Instant::now();
@@ -228,20 +249,7 @@ async fn drive(plan: &Plan, shared: &Shared, out: &mut Outcome) -> Result<(), St
                 tracing::debug!(error = %e, "UDP send");
             }
         }
-        if !connected {
-            if let Some(at) = peer.connected_at() {
-                connected = true;
-                out.join_ms.ice_connected = Some(ms_since(t0, at));
-                step(Step::IceConnected);
-            }
-        }
-        if !first_frame {
-            if let Some(at) = peer.first_frame_at() {
-                first_frame = true;
-                out.join_ms.first_frame = Some(ms_since(t0, at));
-                step(Step::FirstFrame);
-            }
-        }
+        out.join_ms.media_reached(t0, peer.connected_at(), peer.first_frame_at(), &step);
         let now = Instant::now();
         if now >= next_second {
             let _ = shared.updates.send(Update::Second(plan.id, peer.take_second(now)));
