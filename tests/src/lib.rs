@@ -75,3 +75,15 @@ pub async fn eventually(timeout: Duration, mut cond: impl FnMut() -> bool) -> bo
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// The status line of `GET path` sent byte for byte to `addr` (so that no
+/// HTTP client tidies the path first).
+pub async fn raw_status_line(addr: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.expect("write");
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out).await;
+    String::from_utf8_lossy(&out).lines().next().unwrap_or("").to_string()
+}

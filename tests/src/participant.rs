@@ -5,13 +5,14 @@
 //! session-terminate as a real client would and records what happened.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use minidom::Element;
 use signaling::call::ParticipantCall;
 use xmpp_parsers::jid::BareJid;
 
-use crate::peer::TestPeer;
+use crate::peer::{PeerOptions, TestPeer};
 pub use crate::xmpp::{error_condition, nc};
 use crate::xmpp::XmppClient;
 
@@ -75,6 +76,17 @@ impl Participant {
             seen: Seen::default(),
             next_id: 0,
         }
+    }
+
+    /// A guest (SASL ANONYMOUS) logged in over the XMPP WebSocket of the
+    /// Confab whose HTTP front is at `http`, with a peer built from `opts`.
+    pub async fn guest_over_websocket(http: SocketAddr, nick: &str, opts: PeerOptions) -> Participant {
+        let ws = format!("ws://{http}/xmpp-websocket");
+        let xmpp = XmppClient::connect_ws(&ws, "localhost")
+            .await
+            .unwrap_or_else(|e| panic!("{nick} logs in over WebSocket: {e}"));
+        let peer = TestPeer::new(nick, opts).await;
+        Participant::new(xmpp, peer, nick)
     }
 
     fn id(&mut self) -> String {

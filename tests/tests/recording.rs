@@ -9,10 +9,8 @@
 use std::time::Duration;
 
 use confab_tests::participant::Participant;
-use confab_tests::xmpp::XmppClient;
-use confab_tests::{init_tracing, PeerOptions, TestPeer, VideoCodec};
+use confab_tests::{init_tracing, PeerOptions, VideoCodec};
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const ROOM: &str = "standup@conference.localhost";
 const LONG: Duration = Duration::from_secs(60);
@@ -39,21 +37,11 @@ async fn get_json(confab: &confab::Running, path: &str) -> (u16, Value) {
 
 /// The status line of a request sent byte for byte.
 async fn raw_status(confab: &confab::Running, path: &str) -> String {
-    let mut s = tokio::net::TcpStream::connect(confab.http_addr).await.expect("connect");
-    let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).await.expect("write");
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out).await;
-    String::from_utf8_lossy(&out).lines().next().unwrap_or("").to_string()
+    confab_tests::raw_status_line(confab.http_addr, path).await
 }
 
 async fn ws_participant(confab: &confab::Running, nick: &str) -> Participant {
-    let ws = format!("ws://{}/xmpp-websocket", confab.http_addr);
-    let xmpp = XmppClient::connect_ws(&ws, "localhost")
-        .await
-        .unwrap_or_else(|e| panic!("{nick} logs in over WebSocket: {e}"));
-    let peer = TestPeer::new(nick, PeerOptions::publisher(VideoCodec::Vp8)).await;
-    Participant::new(xmpp, peer, nick)
+    Participant::guest_over_websocket(confab.http_addr, nick, PeerOptions::publisher(VideoCodec::Vp8)).await
 }
 
 /// Whether the room has said `body` (a message from the room itself).
@@ -87,6 +75,21 @@ async fn in_call(confab: &confab::Running, alice: &mut Participant, bob: &mut Pa
     }
 }
 
+/// Alice (first in, so the room's moderator) and Bob join the room over
+/// WebSocket and call it; both publish audio and video.
+async fn two_in_a_call(confab: &confab::Running) -> (Participant, Participant) {
+    let mut alice = ws_participant(confab, "alice").await;
+    let mut bob = ws_participant(confab, "bob").await;
+    alice.join(ROOM, None).await.expect("alice joins");
+    bob.join(ROOM, None).await.expect("bob joins");
+    for p in [&mut alice, &mut bob] {
+        p.start_call().await.expect("the room accepts the call");
+        p.peer.start_sending();
+    }
+    assert!(in_call(confab, &mut alice, &mut bob).await, "both publish audio and video");
+    (alice, bob)
+}
+
 /// Pump both until every file of the recording in progress has grown
 /// past `bytes` and there is one per participant and the composite.
 async fn record_until(confab: &confab::Running, alice: &mut Participant, bob: &mut Participant, bytes: u64) -> Value {
@@ -99,6 +102,17 @@ async fn record_until(confab: &confab::Running, alice: &mut Participant, bob: &m
             return list;
         }
     }
+}
+
+/// Whether `link` is served with `Content-Disposition: attachment`.
+async fn res_disposition_is_attachment(confab: &confab::Running, link: &str) -> bool {
+    let res = reqwest::Client::new().head(url(confab, link)).send().await.expect("HEAD");
+    res.status().is_success()
+        && res
+            .headers()
+            .get("content-disposition")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("attachment; filename=\"standup-"))
 }
 
 /// ffprobe's codec names of `path`'s streams, if ffprobe is installed.
@@ -117,15 +131,7 @@ fn ffprobe_codecs(path: &std::path::Path) -> Option<Vec<String>> {
 async fn a_moderator_records_a_call_and_admins_download_it() {
     init_tracing();
     let confab = confab::start(&confab::config::Config::ephemeral()).await.expect("confab starts");
-    let mut alice = ws_participant(&confab, "alice").await;
-    let mut bob = ws_participant(&confab, "bob").await;
-    alice.join(ROOM, None).await.expect("alice joins");
-    bob.join(ROOM, None).await.expect("bob joins");
-    for p in [&mut alice, &mut bob] {
-        p.start_call().await.expect("the room accepts the call");
-        p.peer.start_sending();
-    }
-    assert!(in_call(&confab, &mut alice, &mut bob).await, "both publish audio and video");
+    let (mut alice, mut bob) = two_in_a_call(&confab).await;
     let (_, list) = get_json(&confab, "/api/recordings").await;
     assert_eq!(list, serde_json::json!({ "recording": [], "files": [] }));
 
@@ -185,6 +191,27 @@ async fn a_moderator_records_a_call_and_admins_download_it() {
         std::fs::write(&path, &body).expect("saved");
         let got = ffprobe_codecs(&path).expect("ffprobe runs");
         assert_eq!(got, codecs.map(String::from).to_vec(), "{who}'s file");
+        assert!(
+            res_disposition_is_attachment(&confab, link).await,
+            "{link} downloads as an attachment"
+        );
+
+        // A player seeking asks for a range: it gets those bytes alone.
+        let res = reqwest::Client::new()
+            .get(url(&confab, link))
+            .header("range", "bytes=1000-1999")
+            .send()
+            .await
+            .expect("a range request");
+        assert_eq!(res.status().as_u16(), 206, "{link}: partial content");
+        let size = body.len();
+        assert_eq!(
+            res.headers().get("content-range").and_then(|v| v.to_str().ok()),
+            Some(format!("bytes 1000-1999/{size}").as_str()),
+            "{link}"
+        );
+        let part = res.bytes().await.expect("the range");
+        assert_eq!(&part[..], &body[1000..2000], "{link}: the bytes asked for");
     }
     let _ = std::fs::remove_dir_all(&dir);
 
@@ -263,15 +290,7 @@ async fn the_room_is_told_when_a_nearly_full_disk_stops_the_recording() {
     let mut config = confab::config::Config::ephemeral();
     config.recorder.min_free_mb = u64::MAX >> 20;
     let confab = confab::start(&config).await.expect("confab starts");
-    let mut alice = ws_participant(&confab, "alice").await;
-    let mut bob = ws_participant(&confab, "bob").await;
-    alice.join(ROOM, None).await.expect("alice joins");
-    bob.join(ROOM, None).await.expect("bob joins");
-    for p in [&mut alice, &mut bob] {
-        p.start_call().await.expect("the room accepts the call");
-        p.peer.start_sending();
-    }
-    assert!(in_call(&confab, &mut alice, &mut bob).await, "both publish audio and video");
+    let (mut alice, mut bob) = two_in_a_call(&confab).await;
 
     alice.say("/record start").await.expect("alice asks");
     let stopped = "Recording stopped: the disk is nearly full.";

@@ -6,10 +6,8 @@
 use std::time::Duration;
 
 use confab_tests::participant::Participant;
-use confab_tests::xmpp::XmppClient;
-use confab_tests::{init_tracing, PeerOptions, TestPeer, VideoCodec};
+use confab_tests::{init_tracing, PeerOptions, VideoCodec};
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const ROOM: &str = "standup@conference.localhost";
 const LONG: Duration = Duration::from_secs(60);
@@ -51,22 +49,11 @@ async fn json(confab: &confab::Running, path: &str) -> (u16, Value) {
 /// The status line of a request sent byte for byte, so that no client
 /// tidies the path first.
 async fn raw_status(confab: &confab::Running, path: &str) -> String {
-    let mut s = tokio::net::TcpStream::connect(confab.http_addr).await.expect("connect");
-    let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).await.expect("write");
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out).await;
-    let text = String::from_utf8_lossy(&out);
-    text.lines().next().unwrap_or("").to_string()
+    confab_tests::raw_status_line(confab.http_addr, path).await
 }
 
 async fn ws_participant(confab: &confab::Running, nick: &str) -> Participant {
-    let ws = format!("ws://{}/xmpp-websocket", confab.http_addr);
-    let xmpp = XmppClient::connect_ws(&ws, "localhost")
-        .await
-        .unwrap_or_else(|e| panic!("{nick} logs in over WebSocket: {e}"));
-    let peer = TestPeer::new(nick, PeerOptions::publisher(VideoCodec::Vp8)).await;
-    Participant::new(xmpp, peer, nick)
+    Participant::guest_over_websocket(confab.http_addr, nick, PeerOptions::publisher(VideoCodec::Vp8)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -36,11 +36,7 @@ async fn tcp_participant(confab: &confab::Running, user: &str, codec: VideoCodec
 }
 
 async fn ws_participant(confab: &confab::Running, nick: &str, opts: PeerOptions) -> Participant {
-    let xmpp = XmppClient::connect_ws(&ws_url(confab), "localhost")
-        .await
-        .unwrap_or_else(|e| panic!("{nick} logs in over WebSocket: {e}"));
-    let peer = TestPeer::new(nick, opts).await;
-    Participant::new(xmpp, peer, nick)
+    Participant::guest_over_websocket(confab.http_addr, nick, opts).await
 }
 
 /// The msid stream id under which `p` receives `owner`'s tracks
