@@ -43,6 +43,11 @@ pub struct Args {
     /// HTTP port (web client, /xmpp-websocket; 0: any free port).
     #[arg(long, env = "CONFAB_HTTP_PORT")]
     pub http_port: Option<u16>,
+    /// Secret for the recordings API and downloads (without it: this
+    /// machine only). Prefer the environment variable to the flag, which
+    /// other users of the machine can see.
+    #[arg(long, env = "CONFAB_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
 }
 
 /// The whole configuration, as a TOML file spells it.
@@ -194,13 +199,27 @@ impl Default for XmppConfig {
 }
 
 /// `[http]` in the TOML file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HttpConfig {
     /// Listener address.
     pub bind: IpAddr,
     /// Port.
     pub port: u16,
+    /// The secret that lets admins start, stop, list and download
+    /// recordings from anywhere (without it: from this machine only).
+    pub admin_token: Option<String>,
+}
+
+impl std::fmt::Debug for HttpConfig {
+    // By hand so that the admin token never reaches a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpConfig")
+            .field("bind", &self.bind)
+            .field("port", &self.port)
+            .field("admin_token", &self.admin_token.as_ref().map(|_| "<set>"))
+            .finish()
+    }
 }
 
 impl Default for HttpConfig {
@@ -208,6 +227,7 @@ impl Default for HttpConfig {
         HttpConfig {
             bind: IpAddr::from([127, 0, 0, 1]),
             port: 8080,
+            admin_token: None,
         }
     }
 }
@@ -300,6 +320,17 @@ impl Config {
         if let Some(v) = args.http_port {
             config.http.port = v;
         }
+        if let Some(v) = &args.admin_token {
+            config.http.admin_token = Some(v.clone());
+        }
+        if let Some(t) = &config.http.admin_token {
+            // It travels in a header and a cookie: keep it to what both
+            // carry unchanged.
+            let fits = |c: char| c.is_ascii_alphanumeric() || "-_.~+/=".contains(c);
+            if t.len() < 16 || !t.chars().all(fits) {
+                anyhow::bail!("the admin token needs 16 or more letters, digits or - _ . ~ + / =");
+            }
+        }
         Ok(config)
     }
 
@@ -323,6 +354,18 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn admin_tokens_are_long_plain_and_never_logged() {
+        for bad in ["", "short", "has spaces in it, and more", "semi;colon;and-long-enough"] {
+            let args = Args::parse_from(["confab", "--admin-token", bad]);
+            assert!(Config::load(&args).is_err(), "{bad:?} is refused");
+        }
+        let good = "correct-horse-battery-staple";
+        let config = Config::load(&Args::parse_from(["confab", "--admin-token", good])).expect("a good token");
+        assert_eq!(config.http.admin_token.as_deref(), Some(good));
+        assert!(!format!("{config:?}").contains(good), "{config:?}");
+    }
 
     #[test]
     fn the_readme_example_is_valid() {

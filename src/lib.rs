@@ -90,6 +90,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
             signaling: signaling.clone(),
             sfu: sfu.clone(),
             metrics,
+            admin_token: web::auth::AdminToken(config.http.admin_token.as_deref().map(Into::into)),
         },
     )
     .await

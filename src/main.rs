@@ -32,6 +32,9 @@ async fn main() -> anyhow::Result<()> {
         "confab: open http://{0}/ to start a call; admin at http://{0}/admin, metrics at http://{0}/metrics. Press Ctrl-C to stop.",
         running.http_addr
     );
+    if config.http.admin_token.is_none() {
+        println!("confab: recordings can be managed from this machine only (set CONFAB_ADMIN_TOKEN to allow admins elsewhere)");
+    }
 
     tokio::signal::ctrl_c().await?;
     tracing::info!("shutting down");

@@ -266,3 +266,81 @@ async fn admin_api_and_metrics_during_a_call() {
     assert_eq!(alice_now["receives"], serde_json::json!([]), "{detail:#}");
     confab.stop();
 }
+
+/// Recordings are people's meetings: with an admin token set, the
+/// recording routes answer only to whoever presents it (as a bearer token
+/// or the admin page's cookie); without one, only to this machine, and
+/// not through a proxy. The room list stays public.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recordings_are_for_admins_only() {
+    init_tracing();
+    const TOKEN: &str = "correct-horse-battery-staple";
+    let mut config = confab::config::Config::ephemeral();
+    config.http.admin_token = Some(TOKEN.into());
+    assert!(!format!("{config:?}").contains(TOKEN), "the token is never logged: {config:?}");
+    let confab = confab::start(&config).await.expect("confab starts");
+    let client = reqwest::Client::new();
+    let send = |method: reqwest::Method, path: &str, auth: Option<(&'static str, String)>| {
+        let mut req = client.request(method, url(&confab, path));
+        if let Some((name, value)) = auth {
+            req = req.header(name, value);
+        }
+        req.send()
+    };
+    use reqwest::Method;
+    let routes = [
+        (Method::GET, "/api/recordings"),
+        (Method::POST, "/api/rooms/standup/recording"),
+        (Method::DELETE, "/api/rooms/standup/recording"),
+        (Method::GET, "/recordings/standup-20260101T000000Z-alice-1.webm"),
+    ];
+    for (method, path) in &routes {
+        for auth in [
+            None,
+            Some(("authorization", "Bearer wrong-token-of-some-length".to_owned())),
+            Some(("cookie", "confab_admin=nope".to_owned())),
+        ] {
+            let res = send(method.clone(), path, auth.clone()).await.expect("a response");
+            assert_eq!(res.status().as_u16(), 401, "{method} {path} with {auth:?}");
+            assert!(
+                res.headers().get("www-authenticate").and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("Bearer")),
+                "{method} {path} says how to authenticate"
+            );
+            let body: Value = res.json().await.expect("a JSON error");
+            assert!(body["error"].as_str().is_some_and(|e| e.contains("admin token")), "{body}");
+        }
+    }
+    let (_, list) = json(&confab, "/api/recordings").await;
+    assert!(list["error"].is_string(), "nothing is listed without the token: {list}");
+
+    // With the token, as a header or as the admin page's cookie.
+    for auth in [("authorization", format!("Bearer {TOKEN}")), ("cookie", format!("theme=dark; confab_admin={TOKEN}"))] {
+        let res = send(Method::GET, "/api/recordings", Some(auth.clone())).await.expect("a response");
+        assert_eq!(res.status().as_u16(), 200, "{auth:?}");
+        let list: Value = res.json().await.expect("the list");
+        assert_eq!(list, serde_json::json!({ "recording": [], "files": [] }));
+        let res = send(Method::POST, "/api/rooms/nobody-here/recording", Some(auth.clone())).await.expect("a response");
+        assert_eq!(res.status().as_u16(), 404, "past the lock, the room does not exist ({auth:?})");
+    }
+
+    // The room list, the admin page and the call pages stay public.
+    for path in ["/api/rooms", "/admin", "/", "/standup"] {
+        assert_eq!(get(&confab, path).await.status().as_u16(), 200, "{path}");
+    }
+    confab.stop();
+
+    // Without a token, this machine may, but not through a proxy.
+    let confab = start_confab().await;
+    assert_eq!(get(&confab, "/api/recordings").await.status().as_u16(), 200);
+    for (name, value) in [("x-forwarded-for", "198.51.100.4"), ("forwarded", "for=198.51.100.4")] {
+        let res = reqwest::Client::new()
+            .get(url(&confab, "/api/recordings"))
+            .header(name, value)
+            .send()
+            .await
+            .expect("a response");
+        assert_eq!(res.status().as_u16(), 403, "{name}");
+        let body: Value = res.json().await.expect("a JSON error");
+        assert!(body["error"].as_str().is_some_and(|e| e.contains("admin_token")), "{body}");
+    }
+}

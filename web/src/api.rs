@@ -231,12 +231,16 @@ impl IntoResponse for ApiError {
 /// The API's routes.
 pub fn routes(config: WebConfig) -> Router {
     let unknown = || async { ApiError(StatusCode::NOT_FOUND, "no such API route".into()) };
-    Router::new()
-        .route("/api/rooms", get(rooms))
-        .route("/api/rooms/{room}", get(room))
+    // Recordings are for admins only (see `auth`).
+    let admin = Router::new()
         .route("/api/rooms/{room}/recording", post(start_recording).delete(stop_recording))
         .route("/api/recordings", get(recordings))
         .route("/recordings/{file}", get(download))
+        .route_layer(axum::middleware::from_fn_with_state(config.admin_token.clone(), crate::auth::require_admin));
+    Router::new()
+        .route("/api/rooms", get(rooms))
+        .route("/api/rooms/{room}", get(room))
+        .merge(admin)
         .route("/api", get(unknown))
         .route("/api/{*rest}", get(unknown))
         .with_state(config)

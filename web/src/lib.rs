@@ -20,6 +20,8 @@
 //! - [`api`]: the admin API (rooms, participants, their tracks and
 //!   bitrates; starting and stopping recordings, listing and downloading
 //!   their files) as JSON;
+//! - [`auth`]: who may use the recording side of the API (an admin token,
+//!   or, without one, only this machine);
 //! - [`metrics`]: the process's Prometheus recorder and `/metrics`.
 //!
 //! What it is not for: XMPP, Jingle and media, which belong to `signaling`
@@ -31,6 +33,7 @@
 //! [`router`]; everything it answers comes from the [`WebConfig`] handles.
 
 pub mod api;
+pub mod auth;
 pub mod assets;
 pub mod client;
 pub mod metrics;
@@ -55,6 +58,8 @@ pub struct WebConfig {
     /// The Prometheus recorder ([`Metrics::install`], before the media
     /// plane starts, so that its metrics are recorded).
     pub metrics: Metrics,
+    /// Who may start, stop, list and download recordings ([`auth`]).
+    pub admin_token: auth::AdminToken,
 }
 
 /// The HTTP front, running.

@@ -8,6 +8,8 @@
 //   GET /api/recordings    -> { recording: [{ room, started_unix, by }],
 //                               files: [{ name, url, size, modified_unix, in_progress }] }
 //   POST | DELETE /api/rooms/<room>/recording: start | stop recording the room
+//   (the recording routes answer 401 without the admin token, when one is
+//   set, or 403 to other machines when none is)
 "use strict";
 
 const POLL_MS = 2000;
@@ -236,12 +238,30 @@ async function poll() {
       }
     }
     const recordings = await getJson("/api/recordings");
+    $("#unlock").hidden = recordings.status !== 401 && recordings.status !== 403;
+    $("#unlock-token").hidden = recordings.status !== 401;
+    $("#unlock button").hidden = recordings.status !== 401;
     if (recordings.status === 200) renderRecordings(recordings.body);
+    else if (!$("#unlock").hidden) $("#unlock-why").textContent = recordings.body.error ?? `HTTP ${recordings.status}`;
     setStatus("live", `Live · ${new Date().toLocaleTimeString()}`);
   } catch (err) {
     setStatus("error", `Cannot reach the bridge: ${err.message}`);
   }
 }
+
+// The bridge asks for its admin token: keep it in a cookie, which the
+// download links then carry too.
+$("#unlock").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const token = $("#unlock-token").value.trim();
+  if (!/^[A-Za-z0-9\-_.~+/=]+$/.test(token)) {
+    $("#unlock-why").textContent = "An admin token is made of letters, digits and - _ . ~ + / =.";
+    return;
+  }
+  document.cookie = `confab_admin=${token}; Path=/; SameSite=Strict`;
+  $("#unlock-token").value = "";
+  poll();
+});
 
 window.addEventListener("hashchange", poll);
 $("#room-record").addEventListener("click", toggleRecording);
