@@ -2,8 +2,10 @@
 //! starts it (serving the embedded call page), and `web/client/e2e/call.mjs`
 //! drives three Chromium processes, each with its own fake camera and
 //! microphone, through the page: video from both others decodes, their audio
-//! arrives, chat reaches everyone, mute shows, and a page that leaves
-//! disappears from the others. Once with VP8 and once with H.264.
+//! arrives, chat reaches everyone, recording shows and the admin page
+//! unlocks with the admin token to list the files, mute shows, and a page
+//! that leaves disappears from the others. Once with VP8 and once with
+//! H.264.
 //!
 //! The script's JSON report is checked here again, a screenshot of one page
 //! is kept under `target/e2e-artifacts/`, and the time from page load to the
@@ -31,8 +33,14 @@ fn chromium() -> PathBuf {
     PathBuf::from("/usr/lib/chromium/chromium")
 }
 
+/// The admin token the browser call's Confab is given: the call checks that
+/// the admin page asks for it and, once given it, lists the recordings.
+const ADMIN_TOKEN: &str = "e2e-admin-token-0123456789";
+
 async fn start_confab() -> confab::Running {
-    confab::start(&confab::config::Config::ephemeral()).await.expect("confab starts")
+    let mut config = confab::config::Config::ephemeral();
+    config.http.admin_token = Some(ADMIN_TOKEN.into());
+    confab::start(&config).await.expect("confab starts")
 }
 
 async fn browser_call(codec: &str) {
@@ -54,6 +62,7 @@ async fn browser_call(codec: &str) {
         .arg("e2e/call.mjs")
         .args(["--base", &format!("http://{}", confab.http_addr)])
         .args(["--codec", codec])
+        .args(["--admin-token", ADMIN_TOKEN])
         .arg("--out")
         .arg(&out)
         .arg("--chromium")

@@ -2,11 +2,12 @@
 // camera and microphone (distinct y4m and wav files made with ffmpeg), join
 // one room of a running Confab through the call page and check what a
 // person would: both others' video decodes, their audio arrives, chat
-// reaches everyone, recording shows, mute shows, and a participant who
-// leaves disappears.
+// reaches everyone, recording shows (and, given the bridge's admin token,
+// the admin page unlocks and lists the files), mute shows, and a
+// participant who leaves disappears.
 //
 //   node e2e/call.mjs --base http://127.0.0.1:8080 --codec vp8|h264 \
-//        [--out DIR] [--chromium PATH] [--room NAME]
+//        [--out DIR] [--chromium PATH] [--room NAME] [--admin-token TOKEN]
 //
 // Prints one JSON report as its last line; exits 1 with the failed check
 // otherwise. The Rust test `browser_call` runs it against a Confab it starts.
@@ -22,6 +23,7 @@ const base = args.base ?? "http://127.0.0.1:8080";
 const codec = args.codec === "h264" ? "h264" : "vp8";
 const out = args.out ?? join(process.cwd(), "e2e-artifacts");
 const room = args.room ?? `e2e-${codec}-${process.pid}`;
+const adminToken = args["admin-token"];
 const executablePath = args.chromium ?? process.env.CHROMIUM ?? "/usr/lib/chromium/chromium";
 const MIME = { vp8: "video/VP8", h264: "video/H264" }[codec];
 const PEOPLE = [
@@ -216,6 +218,30 @@ async function main() {
       await alice.page.press("#chat-input", "Enter");
       for (const p of peers) {
         await eventually(`${p.nick} shows recording ${on ? "on" : "off"}`, 15_000, async () => (await p.page.isVisible("#rec")) === on);
+      }
+    }
+
+    // An admin opens the admin page in a browser of their own: it asks for
+    // the token, and once given it lists the files just recorded, whose
+    // download links work (the page keeps the token in a cookie).
+    if (adminToken) {
+      const context = await alice.browser.newContext();
+      try {
+        const admin = await context.newPage();
+        await admin.goto(`${base}/admin`);
+        await eventually("the admin page asks for the token", 10_000, async () => admin.isVisible("#unlock-token"));
+        await admin.fill("#unlock-token", adminToken);
+        await admin.click("#unlock button");
+        const names = await eventually("the admin page lists the call's recordings", 15_000, async () => {
+          const names = await admin.$$eval("#recordings tbody td.mono", (tds) => tds.map((td) => td.textContent));
+          return names.filter((n) => n.startsWith(`${room}-`)).length >= 3 && !(await admin.isVisible("#unlock")) ? names : [false, names];
+        });
+        const href = await admin.getAttribute("#recordings tbody a", "href");
+        const status = await admin.evaluate(async (u) => (await fetch(u, { method: "HEAD" })).status, href);
+        if (status !== 200) throw new CheckFailed(`the admin page's download link ${href} answers ${status}`);
+        log(`admin page lists ${names.length} recordings; ${href} downloads`);
+      } finally {
+        await context.close();
       }
     }
 
