@@ -48,6 +48,26 @@ async fn json(confab: &confab::Running, path: &str) -> (u16, Value) {
 
 /// The status line of a request sent byte for byte, so that no client
 /// tidies the path first.
+/// The sum of every series of the Prometheus metric `name` in `text`.
+fn metric_sum(text: &str, name: &str) -> f64 {
+    metric_sum_where(text, name, "")
+}
+
+/// The sum of the series of `name` whose labels contain `label`.
+fn metric_sum_where(text: &str, name: &str, label: &str) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let rest = l.strip_prefix(name)?;
+            let (labels, value) = match rest.strip_prefix('{') {
+                Some(r) => r.split_once("} ")?,
+                None => ("", rest.strip_prefix(' ')?),
+            };
+            labels.contains(label).then(|| value.trim().parse::<f64>().ok()).flatten()
+        })
+        .sum()
+}
+
 async fn raw_status(confab: &confab::Running, path: &str) -> String {
     confab_tests::raw_status_line(confab.http_addr, path).await
 }
@@ -248,6 +268,14 @@ async fn admin_api_and_metrics_during_a_call() {
     ] {
         assert!(metrics.contains(name), "/metrics has {name}:\n{metrics}");
     }
+    // Every forwarded RTP packet left with the datagram that caused it, and
+    // the latency histogram timed each departure.
+    let forwarded = metric_sum(&metrics, "confab_sfu_rtp_forwarded_total");
+    let timed = metric_sum(&metrics, "confab_sfu_forward_latency_seconds_count");
+    let all = metric_sum_where(&metrics, "confab_sfu_forward_latency_seconds_bucket", "le=\"+Inf\"");
+    assert!(forwarded > 0.0, "media was forwarded:\n{metrics}");
+    assert!(timed >= forwarded, "{timed} departures timed for {forwarded} packets forwarded");
+    assert_eq!(all, timed, "the +Inf buckets hold every timed departure");
 
     // Bob leaves: the room lists alice alone, receiving nothing.
     bob.leave().await.expect("bob leaves");
