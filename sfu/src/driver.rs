@@ -431,8 +431,7 @@ impl WorkerState {
     fn input(&mut self, socket: &UdpSocket, d: Received, buf: &[u8]) {
         let arrived = Instant::now();
         let contents = &buf[..d.len];
-        let is_media = contents.first().is_some_and(|b| (128..192).contains(b));
-        if is_media && d.waited.is_some_and(|w| self.shedder.shed(arrived, w)) {
+        if crate::core::is_media(contents) && d.waited.is_some_and(|w| self.shedder.shed(arrived, w)) {
             self.input_shed.increment(1);
             return;
         }

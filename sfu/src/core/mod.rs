@@ -111,6 +111,12 @@ pub struct Core {
     hmac: &'static dyn Sha1HmacProvider,
 }
 
+/// Whether a datagram is RTP or RTCP (first byte 128-191, RFC 7983's
+/// demultiplexing), as opposed to STUN or DTLS.
+pub(crate) fn is_media(datagram: &[u8]) -> bool {
+    datagram.first().is_some_and(|b| (128..192).contains(b))
+}
+
 impl Core {
     // ---------------------------------------------------------------
     // Construction and getters
@@ -455,9 +461,8 @@ impl Core {
         }
 
         // STUN and DTLS run on the same clock as the timers.
-        let is_media = buf.first().is_some_and(|b| (128..192).contains(b));
         let input = Input::Receive(
-            if is_media { received.min(now) } else { now },
+            if is_media(buf) { received.min(now) } else { now },
             Receive {
                 proto: Protocol::Udp,
                 source,
