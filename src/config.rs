@@ -11,7 +11,11 @@ use serde::Deserialize;
 
 /// Command-line flags. Each also reads an environment variable.
 #[derive(Debug, Parser)]
-#[command(name = "confab", version, about = "Confab: a video-conferencing bridge")]
+#[command(
+    name = "confab",
+    version,
+    about = "Confab: a video-conferencing bridge"
+)]
 pub struct Args {
     /// TOML configuration file.
     #[arg(long, short, env = "CONFAB_CONFIG")]
@@ -111,7 +115,12 @@ impl RecorderConfig {
                 .composite_size
                 .split_once('x')
                 .and_then(|(w, h)| Some((w.trim().parse().ok()?, h.trim().parse().ok()?)))
-                .ok_or_else(|| format!("[recorder] composite_size {:?}: WIDTHxHEIGHT", self.composite_size))?;
+                .ok_or_else(|| {
+                    format!(
+                        "[recorder] composite_size {:?}: WIDTHxHEIGHT",
+                        self.composite_size
+                    )
+                })?;
             let c = recorder::CompositeConfig {
                 width: w,
                 height: h,
@@ -125,7 +134,9 @@ impl RecorderConfig {
             None
         };
         if !self.per_track && composite.is_none() {
-            return Err("[recorder] per_track and composite are both off: nothing would be recorded".into());
+            return Err(
+                "[recorder] per_track and composite are both off: nothing would be recorded".into(),
+            );
         }
         Ok(recorder::RecordOptions {
             per_track: self.per_track,
@@ -272,7 +283,8 @@ impl Config {
         // each other's recordings.
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        config.recorder.dir = std::env::temp_dir().join(format!("confab-recordings-{}-{n}", std::process::id()));
+        config.recorder.dir =
+            std::env::temp_dir().join(format!("confab-recordings-{}-{n}", std::process::id()));
         // A light composite: tests share a small machine.
         config.recorder.composite_size = "640x360".into();
         config.recorder.composite_fps = 15;
@@ -357,12 +369,18 @@ mod tests {
 
     #[test]
     fn admin_tokens_are_long_plain_and_never_logged() {
-        for bad in ["", "short", "has spaces in it, and more", "semi;colon;and-long-enough"] {
+        for bad in [
+            "",
+            "short",
+            "has spaces in it, and more",
+            "semi;colon;and-long-enough",
+        ] {
             let args = Args::parse_from(["confab", "--admin-token", bad]);
             assert!(Config::load(&args).is_err(), "{bad:?} is refused");
         }
         let good = "correct-horse-battery-staple";
-        let config = Config::load(&Args::parse_from(["confab", "--admin-token", good])).expect("a good token");
+        let config = Config::load(&Args::parse_from(["confab", "--admin-token", good]))
+            .expect("a good token");
         assert_eq!(config.http.admin_token.as_deref(), Some(good));
         assert!(!format!("{config:?}").contains(good), "{config:?}");
     }
@@ -370,9 +388,13 @@ mod tests {
     #[test]
     fn the_readme_example_is_valid() {
         let readme = include_str!("../README.md");
-        let start = readme.find("```toml\n").expect("the README has a TOML example") + 8;
+        let start = readme
+            .find("```toml\n")
+            .expect("the README has a TOML example")
+            + 8;
         let len = readme[start..].find("```").expect("closed");
-        let cfg: Config = toml::from_str(&readme[start..start + len]).expect("the README's example parses");
+        let cfg: Config =
+            toml::from_str(&readme[start..start + len]).expect("the README's example parses");
         assert_eq!(cfg.xmpp.domain, "localhost");
         assert!(cfg.xmpp.accounts.contains_key("alice"));
         assert_eq!(cfg.recorder.dir, PathBuf::from("recordings"));
@@ -380,30 +402,55 @@ mod tests {
 
     #[test]
     fn file_then_flags() {
-        let cfg: Config = toml::from_str("[media]\nworkers = 3\nport = 20000\n").expect("valid toml");
+        let cfg: Config =
+            toml::from_str("[media]\nworkers = 3\nport = 20000\n").expect("valid toml");
         assert_eq!(cfg.media.workers, 3);
         assert_eq!(cfg.sfu_config().first_port, 20000);
-        assert!(toml::from_str::<Config>("[media]\nwrokers = 3\n").is_err(), "typos are rejected");
+        assert!(
+            toml::from_str::<Config>("[media]\nwrokers = 3\n").is_err(),
+            "typos are rejected"
+        );
         let cfg: Config =
-            toml::from_str("[xmpp]\ndomain = 'example.org'\n[xmpp.accounts]\nalice = 'pw'\n").expect("valid toml");
+            toml::from_str("[xmpp]\ndomain = 'example.org'\n[xmpp.accounts]\nalice = 'pw'\n")
+                .expect("valid toml");
         assert_eq!(cfg.xmpp.domain, "example.org");
-        assert_eq!(cfg.xmpp.accounts.get("alice").map(String::as_str), Some("pw"));
+        assert_eq!(
+            cfg.xmpp.accounts.get("alice").map(String::as_str),
+            Some("pw")
+        );
         assert_eq!(cfg.xmpp.port, 5222);
         assert_eq!(cfg.http.port, 8080);
         assert_eq!(cfg.recorder.dir, PathBuf::from("recordings"));
-        let cfg: Config = toml::from_str("[recorder]\ndir = '/var/lib/confab/recordings'\n").expect("valid toml");
-        assert_eq!(cfg.recorder.dir, PathBuf::from("/var/lib/confab/recordings"));
+        let cfg: Config =
+            toml::from_str("[recorder]\ndir = '/var/lib/confab/recordings'\n").expect("valid toml");
+        assert_eq!(
+            cfg.recorder.dir,
+            PathBuf::from("/var/lib/confab/recordings")
+        );
     }
 
     #[test]
     fn recorder_options_are_checked() {
-        let o = RecorderConfig::default().options().expect("the defaults are valid");
+        let o = RecorderConfig::default()
+            .options()
+            .expect("the defaults are valid");
         assert!(o.per_track);
         assert_eq!(o.composite, Some(recorder::CompositeConfig::default()));
-        let parse = |t: &str| toml::from_str::<Config>(t).expect("valid toml").recorder.options();
-        let o = parse("[recorder]\ncomposite_size = '640x360'\ncomposite_codec = 'vp8'\ncomposite_fps = 15\n").unwrap();
+        let parse = |t: &str| {
+            toml::from_str::<Config>(t)
+                .expect("valid toml")
+                .recorder
+                .options()
+        };
+        let o = parse(
+            "[recorder]\ncomposite_size = '640x360'\ncomposite_codec = 'vp8'\ncomposite_fps = 15\n",
+        )
+        .unwrap();
         let c = o.composite.unwrap();
-        assert_eq!((c.width, c.height, c.fps, c.codec), (640, 360, 15, recorder::OutputCodec::Vp8));
+        assert_eq!(
+            (c.width, c.height, c.fps, c.codec),
+            (640, 360, 15, recorder::OutputCodec::Vp8)
+        );
         for bad in [
             "composite_size = '640'",
             "composite_size = '641x360'",
@@ -412,7 +459,10 @@ mod tests {
             "per_track = false\ncomposite = false",
         ] {
             let err = parse(&format!("[recorder]\n{bad}\n")).expect_err(bad);
-            assert!(err.contains("[recorder]") || err.contains("codec"), "{bad}: {err}");
+            assert!(
+                err.contains("[recorder]") || err.contains("codec"),
+                "{bad}: {err}"
+            );
         }
     }
 }

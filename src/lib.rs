@@ -44,7 +44,8 @@ impl Running {
 pub async fn start(config: &Config) -> anyhow::Result<Running> {
     // First, so that every crate's metrics are recorded from the start.
     let metrics = web::Metrics::install();
-    let (sfu, mut room_events) = sfu::SfuHandle::start(config.sfu_config()).context("starting the media plane")?;
+    let (sfu, mut room_events) =
+        sfu::SfuHandle::start(config.sfu_config()).context("starting the media plane")?;
     let room_log = tokio::spawn(async move {
         while let Some(ev) = room_events.recv().await {
             tracing::debug!(?ev, "room event");
@@ -52,7 +53,8 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
     });
 
     let options = config.recorder.options().map_err(|e| anyhow::anyhow!(e))?;
-    let recordings = recorder::Recordings::with_options(sfu.clone(), config.recorder.dir.clone(), options);
+    let recordings =
+        recorder::Recordings::with_options(sfu.clone(), config.recorder.dir.clone(), options);
 
     let x = &config.xmpp;
     let tls = if !x.tls {
@@ -65,8 +67,9 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
             _ => anyhow::bail!("[xmpp] cert and key go together"),
         })
     };
-    let accounts = signaling::auth::Accounts::new(x.accounts.iter().map(|(u, p)| (u.as_str(), p.as_str())))
-        .map_err(|e| anyhow::anyhow!(e))?;
+    let accounts =
+        signaling::auth::Accounts::new(x.accounts.iter().map(|(u, p)| (u.as_str(), p.as_str())))
+            .map_err(|e| anyhow::anyhow!(e))?;
     let signaling = signaling::net::Signaling::start(
         signaling::net::SignalingConfig {
             domain: x.domain.clone(),

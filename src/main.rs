@@ -9,7 +9,9 @@ use confab::config::{Args, Config};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
         .init();
 
     let args = Args::parse();
@@ -27,7 +29,10 @@ async fn main() -> anyhow::Result<()> {
         if config.xmpp.tls { "on" } else { "off" },
         config.xmpp.domain
     );
-    println!("confab: XMPP over WebSocket at ws://{}/xmpp-websocket", running.http_addr);
+    println!(
+        "confab: XMPP over WebSocket at ws://{}/xmpp-websocket",
+        running.http_addr
+    );
     println!(
         "confab: open http://{0}/ to start a call; admin at http://{0}/admin, metrics at http://{0}/metrics. Press Ctrl-C to stop.",
         running.http_addr

@@ -75,7 +75,12 @@ impl Api {
         }
     }
 
-    async fn request(&self, method: hyper::Method, path: &str, body: Option<Value>) -> Result<Value, String> {
+    async fn request(
+        &self,
+        method: hyper::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, String> {
         let uri = format!("{}{path}", self.base);
         let body = body.map(|b| b.to_string()).unwrap_or_default();
         let req = hyper::Request::builder()
@@ -88,7 +93,12 @@ impl Api {
             .await
             .map_err(|_| format!("{uri}: timed out"))?
             .map_err(|e| format!("{uri}: {e}"))?;
-        let bytes = res.into_body().collect().await.map_err(|e| format!("{uri}: {e}"))?.to_bytes();
+        let bytes = res
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| format!("{uri}: {e}"))?
+            .to_bytes();
         serde_json::from_slice(&bytes).map_err(|e| format!("{uri}: not JSON: {e}"))
     }
 
@@ -98,12 +108,17 @@ impl Api {
         let v = self.request(hyper::Method::POST, path, Some(body)).await?;
         match v["janus"].as_str() {
             Some("success" | "ack") => Ok(v),
-            _ => Err(format!("Janus refused: {}", v["error"]["reason"].as_str().unwrap_or("?"))),
+            _ => Err(format!(
+                "Janus refused: {}",
+                v["error"]["reason"].as_str().unwrap_or("?")
+            )),
         }
     }
 
     async fn poll(&self, session: u64) -> Result<Vec<Value>, String> {
-        let v = self.request(hyper::Method::GET, &format!("/{session}?maxev=20"), None).await?;
+        let v = self
+            .request(hyper::Method::GET, &format!("/{session}?maxev=20"), None)
+            .await?;
         Ok(match v {
             Value::Array(events) => events,
             one => vec![one],
@@ -129,18 +144,26 @@ pub async fn run(plan: Plan, shared: Arc<Shared>) -> Outcome {
         out.error = Some(e);
     }
     if let Some(s) = session {
-        let _ = api.post(&format!("/{s}"), json!({"janus": "destroy"})).await;
+        let _ = api
+            .post(&format!("/{s}"), json!({"janus": "destroy"}))
+            .await;
     }
     out
 }
 
 fn room_number(shared: &Shared, room: &str) -> u64 {
-    let n: u64 = room.rsplit('-').next().and_then(|n| n.parse().ok()).unwrap_or(0);
+    let n: u64 = room
+        .rsplit('-')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
     shared.room_base + n
 }
 
 async fn media_socket(ip: IpAddr) -> Result<(UdpSocket, SocketAddr), String> {
-    let s = UdpSocket::bind(SocketAddr::new(ip, 0)).await.map_err(|e| format!("UDP socket: {e}"))?;
+    let s = UdpSocket::bind(SocketAddr::new(ip, 0))
+        .await
+        .map_err(|e| format!("UDP socket: {e}"))?;
     let a = s.local_addr().map_err(|e| e.to_string())?;
     Ok((s, a))
 }
@@ -165,7 +188,9 @@ async fn drive(
     let pub_handle = api.post(&format!("/{session}"), attach.clone()).await?["data"]["id"]
         .as_u64()
         .ok_or("no handle id")?;
-    let sub_handle = api.post(&format!("/{session}"), attach).await?["data"]["id"].as_u64().ok_or("no handle id")?;
+    let sub_handle = api.post(&format!("/{session}"), attach).await?["data"]["id"]
+        .as_u64()
+        .ok_or("no handle id")?;
     out.join_ms.logged_in = Some(ms_since(t0, Instant::now()));
     step(Step::LoggedIn);
 
@@ -177,10 +202,15 @@ async fn drive(
         "request": "create", "room": room, "publishers": 100, "videocodec": codec, "audiocodec": "opus",
         "bitrate": 0, "fir_freq": 10, "notify_joining": false,
     }});
-    let created = api.post(&format!("/{session}/{pub_handle}"), create).await?;
+    let created = api
+        .post(&format!("/{session}/{pub_handle}"), create)
+        .await?;
     let data = &created["plugindata"]["data"];
     if data["videoroom"] != "created" && data["error_code"] != 427 {
-        return Err(format!("room create: {}", data["error"].as_str().unwrap_or("?")));
+        return Err(format!(
+            "room create: {}",
+            data["error"].as_str().unwrap_or("?")
+        ));
     }
 
     // Long polls feed the participant's loop.
@@ -253,7 +283,11 @@ async fn drive(
         if Instant::now() >= shared.end_at {
             break Ok(());
         }
-        let wake = pub_peer.timeout().min(sub_peer.timeout()).min(next_second).min(shared.end_at);
+        let wake = pub_peer
+            .timeout()
+            .min(sub_peer.timeout())
+            .min(next_second)
+            .min(shared.end_at);
         tokio::select! {
             r = pub_socket.recv_from(&mut pub_buf) => match r {
                 Ok((n, from)) => pub_peer.handle_receive(Instant::now(), from, &pub_buf[..n]),
@@ -334,13 +368,20 @@ async fn drive(
         // One subscription change at a time: subscribe to the feeds that
         // appeared once the previous offer was answered.
         if !pending_feeds.is_empty() && sub_state != SubState::Waiting {
-            let streams: Vec<Value> = pending_feeds.drain(..).map(|f| json!({"feed": f})).collect();
+            let streams: Vec<Value> = pending_feeds
+                .drain(..)
+                .map(|f| json!({"feed": f}))
+                .collect();
             let body = if sub_state == SubState::None {
                 json!({"request": "join", "ptype": "subscriber", "room": room, "streams": streams})
             } else {
                 json!({"request": "subscribe", "streams": streams})
             };
-            api.post(&format!("/{session}/{sub_handle}"), json!({"janus": "message", "body": body})).await?;
+            api.post(
+                &format!("/{session}/{sub_handle}"),
+                json!({"janus": "message", "body": body}),
+            )
+            .await?;
             sub_state = SubState::Waiting;
         }
         for (socket, peer) in [(&pub_socket, &mut pub_peer), (&sub_socket, &mut sub_peer)] {
@@ -351,17 +392,22 @@ async fn drive(
             }
         }
         let connected_at = pub_peer.connected_at().or(sub_peer.connected_at());
-        out.join_ms.media_reached(t0, connected_at, sub_peer.first_frame_at(), &step);
+        out.join_ms
+            .media_reached(t0, connected_at, sub_peer.first_frame_at(), &step);
         let now = Instant::now();
         if now >= next_second {
             let _ = pub_peer.take_second(now); // a publisher peer receives nothing
-            let _ = shared.updates.send(Update::Second(plan.id, sub_peer.take_second(now)));
+            let _ = shared
+                .updates
+                .send(Update::Second(plan.id, sub_peer.take_second(now)));
             next_second += Duration::from_secs(1);
         }
     };
     poller.abort();
     let end = Instant::now();
-    let _ = shared.updates.send(Update::Second(plan.id, sub_peer.take_second(end)));
+    let _ = shared
+        .updates
+        .send(Update::Second(plan.id, sub_peer.take_second(end)));
     let _ = pub_peer.finish(end);
     out.received = sub_peer.finish(end);
     result

@@ -162,7 +162,11 @@ pub enum MediaError {
 impl VideoClip {
     /// Encodes the clip. Takes a second or two; done once per run.
     pub fn encode(spec: &ClipSpec) -> Result<VideoClip, MediaError> {
-        if spec.width < 64 || spec.height < 64 || !spec.width.is_multiple_of(8) || !spec.height.is_multiple_of(8) {
+        if spec.width < 64
+            || spec.height < 64
+            || !spec.width.is_multiple_of(8)
+            || !spec.height.is_multiple_of(8)
+        {
             return Err(MediaError::Resolution(spec.width, spec.height));
         }
         let fps = spec.fps.clamp(1, 60);
@@ -201,7 +205,11 @@ impl VideoClip {
 
     /// Frames per loop (the same in every layer).
     pub fn len(&self) -> usize {
-        self.layers.iter().map(|l| l.frames.len()).min().unwrap_or(0)
+        self.layers
+            .iter()
+            .map(|l| l.frames.len())
+            .min()
+            .unwrap_or(0)
     }
 
     /// Whether the clip has no frames.
@@ -223,7 +231,11 @@ fn picture(w: u32, h: u32, i: u32, seed: u64) -> Vec<u8> {
     for y in 0..h {
         for x in 0..w {
             let inside = x >= sx && x < sx + side && y >= sy && y < sy + side;
-            y_plane[y * w + x] = if inside { 235 } else { (((x + y + shift) * 255) / (w + h)) as u8 / 2 + 40 };
+            y_plane[y * w + x] = if inside {
+                235
+            } else {
+                (((x + y + shift) * 255) / (w + h)) as u8 / 2 + 40
+            };
         }
     }
     let (u_plane, v_plane) = uv.split_at_mut(w * h / 4);
@@ -285,7 +297,8 @@ fn encode_h264(
         .max_frame_rate(FrameRate::from_hz(fps as f32))
         .skip_frames(false)
         .profile(Profile::Baseline);
-    let mut enc = Encoder::with_api_config(openh264::OpenH264API::from_source(), config).map_err(err)?;
+    let mut enc =
+        Encoder::with_api_config(openh264::OpenH264API::from_source(), config).map_err(err)?;
     let mut frames = Vec::new();
     for yuv in pictures {
         let buf = openh264::formats::YUVBuffer::from_vec(yuv, w as usize, h as usize);
@@ -338,7 +351,8 @@ pub fn read_video_tag(codec: VideoCodec, frame: &[u8]) -> Option<Tag> {
             }
             let body = unescape_emulation(nal.get(1..)?);
             // payloadType 5, payloadSize 28, UUID, counter, time.
-            if body.first() != Some(&5) || body.get(1) != Some(&28) || body.get(2..18)? != SEI_UUID {
+            if body.first() != Some(&5) || body.get(1) != Some(&28) || body.get(2..18)? != SEI_UUID
+            {
                 return None;
             }
             let mut tag = body.get(18..30)?.to_vec();
@@ -389,7 +403,10 @@ fn nal_units(data: &[u8]) -> impl Iterator<Item = &[u8]> {
         })
         .chain(std::iter::once(data.len()))
         .collect();
-    starts.into_iter().zip(ends).filter_map(move |(s, e)| data.get(s..e.max(s)))
+    starts
+        .into_iter()
+        .zip(ends)
+        .filter_map(move |(s, e)| data.get(s..e.max(s)))
 }
 
 /// Offset of the start code of the first slice (NAL type 1 or 5).
@@ -461,9 +478,18 @@ mod tests {
     #[test]
     fn tags_survive_every_codec_including_zero_bytes_that_need_escaping() {
         let tags = [
-            Tag { counter: 0, sent_micros: 0 },
-            Tag { counter: 1, sent_micros: 0x0000_0100_0000_0003 },
-            Tag { counter: u32::MAX, sent_micros: u64::MAX },
+            Tag {
+                counter: 0,
+                sent_micros: 0,
+            },
+            Tag {
+                counter: 1,
+                sent_micros: 0x0000_0100_0000_0003,
+            },
+            Tag {
+                counter: u32::MAX,
+                sent_micros: u64::MAX,
+            },
         ];
         for codec in [VideoCodec::Vp8, VideoCodec::H264] {
             let clip = VideoClip::encode(&spec(codec, false)).expect("encodes");
@@ -475,7 +501,11 @@ mod tests {
                     assert_eq!(read_video_tag(codec, &sent), Some(tag), "{codec:?}");
                 }
             }
-            assert_eq!(read_video_tag(codec, &clip.layers[0].frames[1].data), None, "untagged");
+            assert_eq!(
+                read_video_tag(codec, &clip.layers[0].frames[1].data),
+                None,
+                "untagged"
+            );
         }
         for tag in tags {
             assert_eq!(read_audio_tag(&opus_packet(tag)), Some(tag));
@@ -485,7 +515,14 @@ mod tests {
     #[test]
     fn the_h264_tag_is_an_sei_before_the_first_slice() {
         let clip = VideoClip::encode(&spec(VideoCodec::H264, false)).expect("encodes");
-        let sent = tag_video(VideoCodec::H264, &clip.layers[0].frames[0].data, Tag { counter: 9, sent_micros: 5 });
+        let sent = tag_video(
+            VideoCodec::H264,
+            &clip.layers[0].frames[0].data,
+            Tag {
+                counter: 9,
+                sent_micros: 5,
+            },
+        );
         let types: Vec<u8> = nal_units(&sent).map(|n| n[0] & 0x1f).collect();
         let sei = types.iter().position(|&t| t == 6).expect("an SEI");
         let slice = types.iter().position(|&t| t == 5).expect("an IDR slice");
@@ -496,8 +533,22 @@ mod tests {
     #[test]
     fn simulcast_clips_have_three_aligned_layers() {
         let clip = VideoClip::encode(&spec(VideoCodec::Vp8, true)).expect("encodes");
-        let sizes: Vec<_> = clip.layers.iter().map(|l| (l.rid, l.width, l.height)).collect();
-        assert_eq!(sizes, [(Some("q"), 80, 60), (Some("h"), 160, 120), (Some("f"), 320, 240)]);
-        assert!(clip.layers.iter().all(|l| l.frames.len() == 30 && l.frames[0].keyframe));
+        let sizes: Vec<_> = clip
+            .layers
+            .iter()
+            .map(|l| (l.rid, l.width, l.height))
+            .collect();
+        assert_eq!(
+            sizes,
+            [
+                (Some("q"), 80, 60),
+                (Some("h"), 160, 120),
+                (Some("f"), 320, 240)
+            ]
+        );
+        assert!(clip
+            .layers
+            .iter()
+            .all(|l| l.frames.len() == 30 && l.frames[0].keyframe));
     }
 }

@@ -45,7 +45,8 @@ impl std::str::FromStr for Stall {
             at: parts[2].parse().map_err(|_| bad())?,
             secs: parts[3].parse().map_err(|_| bad())?,
         };
-        if !(stall.at >= 0.0 && stall.secs > 0.0 && stall.at.is_finite() && stall.secs.is_finite()) {
+        if !(stall.at >= 0.0 && stall.secs > 0.0 && stall.at.is_finite() && stall.secs.is_finite())
+        {
             return Err(bad());
         }
         Ok(stall)
@@ -64,13 +65,23 @@ pub struct Resolution {
 impl std::str::FromStr for Resolution {
     type Err = String;
     fn from_str(s: &str) -> Result<Resolution, String> {
-        let (w, h) = s.split_once('x').ok_or_else(|| format!("{s}: expected WIDTHxHEIGHT"))?;
+        let (w, h) = s
+            .split_once('x')
+            .ok_or_else(|| format!("{s}: expected WIDTHxHEIGHT"))?;
         let r = Resolution {
             width: w.parse().map_err(|_| format!("{s}: bad width"))?,
             height: h.parse().map_err(|_| format!("{s}: bad height"))?,
         };
-        if r.width < 64 || r.height < 64 || r.width > 3840 || r.height > 2160 || !r.width.is_multiple_of(8) || !r.height.is_multiple_of(8) {
-            return Err(format!("{s}: sizes from 64x64 to 3840x2160, multiples of 8"));
+        if r.width < 64
+            || r.height < 64
+            || r.width > 3840
+            || r.height > 2160
+            || !r.width.is_multiple_of(8)
+            || !r.height.is_multiple_of(8)
+        {
+            return Err(format!(
+                "{s}: sizes from 64x64 to 3840x2160, multiples of 8"
+            ));
         }
         Ok(r)
     }
@@ -177,7 +188,9 @@ pub struct Options {
 impl Options {
     /// Publishers per room.
     pub fn publishers_per_room(&self) -> usize {
-        self.publishers.unwrap_or(self.participants).min(self.participants)
+        self.publishers
+            .unwrap_or(self.participants)
+            .min(self.participants)
     }
 
     /// Checks what clap cannot.
@@ -196,7 +209,10 @@ impl Options {
         }
         for s in &self.stalls {
             if s.room >= self.rooms || s.participant >= self.publishers_per_room() {
-                return Err(format!("--stall {}:{}: no such publisher", s.room, s.participant));
+                return Err(format!(
+                    "--stall {}:{}: no such publisher",
+                    s.room, s.participant
+                ));
             }
         }
         Ok(())

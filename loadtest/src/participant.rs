@@ -173,9 +173,17 @@ pub async fn login(login: &Login, resource: &str) -> Result<XmppClient, String> 
             crate::xmpp::WsClient::connect(url, &login.domain, Some((u, p))).await?,
         ))),
         (Server::Tcp { addr, cert_pem }, Some((u, p))) => {
-            XmppClient::connect_tcp(*addr, cert_pem, &format!("{u}@{}/{resource}", login.domain), p).await
+            XmppClient::connect_tcp(
+                *addr,
+                cert_pem,
+                &format!("{u}@{}/{resource}", login.domain),
+                p,
+            )
+            .await
         }
-        (Server::Tcp { .. }, None) => Err("XMPP over TCP needs an account (--user, --password)".into()),
+        (Server::Tcp { .. }, None) => {
+            Err("XMPP over TCP needs an account (--user, --password)".into())
+        }
     }
 }
 
@@ -202,12 +210,15 @@ async fn drive(plan: &Plan, shared: &Shared, out: &mut Outcome) -> Result<(), St
         audio: shared.audio,
         stalls: plan.stalls.clone(),
     };
-    let mut peer = MediaPeer::new(config, local, shared.run_start, Instant::now()).map_err(|e| e.to_string())?;
+    let mut peer = MediaPeer::new(config, local, shared.run_start, Instant::now())
+        .map_err(|e| e.to_string())?;
     let offer = peer.offer(&plan.nick).map_err(|e| e.to_string())?;
     let sid = format!("load-{}-{}", plan.id, rand::random::<u32>());
     let own = xmpp.jid().to_string();
-    let (mut call, initiate) = ParticipantCall::initiate(&sid, &own, &plan.room, &offer).map_err(|e| e.to_string())?;
-    xmpp.send(iq("set", &plan.room, "initiate", initiate)).await?;
+    let (mut call, initiate) =
+        ParticipantCall::initiate(&sid, &own, &plan.room, &offer).map_err(|e| e.to_string())?;
+    xmpp.send(iq("set", &plan.room, "initiate", initiate))
+        .await?;
 
     let mut buf = vec![0u8; 2000];
     let mut next_second = shared.run_start + Duration::from_secs(1);
@@ -249,15 +260,20 @@ async fn drive(plan: &Plan, shared: &Shared, out: &mut Outcome) -> Result<(), St
                 tracing::debug!(error = %e, "UDP send");
             }
         }
-        out.join_ms.media_reached(t0, peer.connected_at(), peer.first_frame_at(), &step);
+        out.join_ms
+            .media_reached(t0, peer.connected_at(), peer.first_frame_at(), &step);
         let now = Instant::now();
         if now >= next_second {
-            let _ = shared.updates.send(Update::Second(plan.id, peer.take_second(now)));
+            let _ = shared
+                .updates
+                .send(Update::Second(plan.id, peer.take_second(now)));
             next_second += Duration::from_secs(1);
         }
     };
     let end = Instant::now();
-    let _ = shared.updates.send(Update::Second(plan.id, peer.take_second(end)));
+    let _ = shared
+        .updates
+        .send(Update::Second(plan.id, peer.take_second(end)));
     out.received = peer.finish(end.min(shared.end_at.max(end)));
     if peer.is_disconnected() {
         out.problems.push("ICE disconnected".into());
@@ -287,12 +303,18 @@ async fn join(xmpp: &mut XmppClient, room: &str, nick: &str) -> Result<(), Strin
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let el = xmpp.recv(left).await?.ok_or("the room did not answer the join")?;
+        let el = xmpp
+            .recv(left)
+            .await?
+            .ok_or("the room did not answer the join")?;
         if el.name() != "presence" || el.attr("from") != Some(to.as_str()) {
             continue;
         }
         if el.attr("type") == Some("error") {
-            return Err(format!("join refused: {}", error_condition(&el).unwrap_or_default()));
+            return Err(format!(
+                "join refused: {}",
+                error_condition(&el).unwrap_or_default()
+            ));
         }
         let own = el
             .get_child("x", NS_MUC_USER)
@@ -315,7 +337,8 @@ fn iq(kind: &str, to: &str, id: &str, payload: Element) -> Element {
 /// The answer to the bridge's IQ `request`: a result, or a `bad-request`
 /// error when we could not apply it.
 fn answer(request: &Element, ok: bool) -> Element {
-    let mut b = Element::builder("iq", NS_CLIENT).attr(nc("type"), if ok { "result" } else { "error" });
+    let mut b =
+        Element::builder("iq", NS_CLIENT).attr(nc("type"), if ok { "result" } else { "error" });
     if let Some(from) = request.attr("from") {
         b = b.attr(nc("to"), from);
     }
@@ -326,7 +349,9 @@ fn answer(request: &Element, ok: bool) -> Element {
         b = b.append(
             Element::builder("error", NS_CLIENT)
                 .attr(nc("type"), "modify")
-                .append(Element::builder("bad-request", signaling::stanza::NS_STANZA_ERRORS).build())
+                .append(
+                    Element::builder("bad-request", signaling::stanza::NS_STANZA_ERRORS).build(),
+                )
                 .build(),
         );
     }
@@ -348,10 +373,16 @@ async fn handle_stanza(
     }
     match el.attr("type") {
         Some("error") if el.attr("id") == Some("initiate") => {
-            return Err(format!("session-initiate refused: {}", error_condition(&el).unwrap_or_default()));
+            return Err(format!(
+                "session-initiate refused: {}",
+                error_condition(&el).unwrap_or_default()
+            ));
         }
         Some("error") => {
-            out.problems.push(format!("IQ error: {}", error_condition(&el).unwrap_or_default()));
+            out.problems.push(format!(
+                "IQ error: {}",
+                error_condition(&el).unwrap_or_default()
+            ));
             return Ok(());
         }
         Some("set") => {}
@@ -372,20 +403,32 @@ async fn handle_stanza(
         "content-add" => (|| {
             let offer = call.on_content_add(jingle).map_err(|e| e.to_string())?;
             for t in call.remote_tracks() {
-                let owner = t.owner.as_deref().and_then(|o| o.split_once('/')).map(|(_, n)| n).unwrap_or("?");
+                let owner = t
+                    .owner
+                    .as_deref()
+                    .and_then(|o| o.split_once('/'))
+                    .map(|(_, n)| n)
+                    .unwrap_or("?");
                 let kind = match t.media {
                     Media::Audio => Kind::Audio,
                     _ => Kind::Video,
                 };
                 peer.set_owner(&t.name, owner, kind);
             }
-            let answer = peer.accept_offer(now, &offer.sdp).map_err(|e| e.to_string())?;
-            call.content_accept(&answer).map(Some).map_err(|e| e.to_string())
+            let answer = peer
+                .accept_offer(now, &offer.sdp)
+                .map_err(|e| e.to_string())?;
+            call.content_accept(&answer)
+                .map(Some)
+                .map_err(|e| e.to_string())
         })(),
         "content-remove" => call
             .on_content_remove(jingle)
             .map_err(|e| e.to_string())
-            .and_then(|offer| peer.accept_offer(now, &offer.sdp).map_err(|e| e.to_string()))
+            .and_then(|offer| {
+                peer.accept_offer(now, &offer.sdp)
+                    .map_err(|e| e.to_string())
+            })
             .map(|_| None),
         "session-terminate" => {
             let _ = call.on_session_terminate(jingle);
@@ -398,7 +441,8 @@ async fn handle_stanza(
         Ok(Some(accept)) => {
             *next_id += 1;
             let room = call.room_jid().to_string();
-            xmpp.send(iq("set", &room, &format!("accept-{next_id}"), accept)).await?;
+            xmpp.send(iq("set", &room, &format!("accept-{next_id}"), accept))
+                .await?;
         }
         Ok(None) => {}
         Err(e) => out.problems.push(format!("{action}: {e}")),

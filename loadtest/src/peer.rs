@@ -21,7 +21,8 @@ use std::time::{Duration, Instant};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
 use str0m::media::{
-    Direction, Frequency, KeyframeRequest, MediaData, MediaKind, MediaTime, Mid, Rid, Simulcast, SimulcastLayer,
+    Direction, Frequency, KeyframeRequest, MediaData, MediaKind, MediaTime, Mid, Rid, Simulcast,
+    SimulcastLayer,
 };
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
@@ -105,7 +106,12 @@ impl MediaPeer {
     /// A peer whose UDP socket is bound to `local` (a concrete address, not
     /// a wildcard: it becomes the host candidate). Seconds of the
     /// per-second samples count from `run_start`.
-    pub fn new(config: PeerConfig, local: SocketAddr, run_start: Instant, now: Instant) -> Result<MediaPeer, PeerError> {
+    pub fn new(
+        config: PeerConfig,
+        local: SocketAddr,
+        run_start: Instant,
+        now: Instant,
+    ) -> Result<MediaPeer, PeerError> {
         let codec = config.clip.codec;
         let mut rtc = Rtc::builder()
             .clear_codecs()
@@ -114,7 +120,8 @@ impl MediaPeer {
             .enable_h264(codec == VideoCodec::H264)
             .set_stats_interval(None)
             .build(now);
-        let candidate = Candidate::host(local, "udp").map_err(|e| PeerError::Candidate(e.to_string()))?;
+        let candidate =
+            Candidate::host(local, "udp").map_err(|e| PeerError::Candidate(e.to_string()))?;
         rtc.add_local_candidate(candidate);
         Ok(MediaPeer {
             rtc,
@@ -190,15 +197,32 @@ impl MediaPeer {
         let mut api = self.rtc.sdp_api();
         if self.config.publish {
             if self.config.audio {
-                self.send.audio =
-                    Some(api.add_media(MediaKind::Audio, Direction::SendOnly, Some(stream.into()), Some("a".into()), None));
+                self.send.audio = Some(api.add_media(
+                    MediaKind::Audio,
+                    Direction::SendOnly,
+                    Some(stream.into()),
+                    Some("a".into()),
+                    None,
+                ));
             }
             let simulcast = (self.config.clip.layers.len() > 1).then(|| Simulcast {
-                send: self.config.clip.layers.iter().filter_map(|l| l.rid).map(SimulcastLayer::new).collect(),
+                send: self
+                    .config
+                    .clip
+                    .layers
+                    .iter()
+                    .filter_map(|l| l.rid)
+                    .map(SimulcastLayer::new)
+                    .collect(),
                 recv: vec![],
             });
-            self.send.video =
-                Some(api.add_media(MediaKind::Video, Direction::SendOnly, Some(stream.into()), Some("v".into()), simulcast));
+            self.send.video = Some(api.add_media(
+                MediaKind::Video,
+                Direction::SendOnly,
+                Some(stream.into()),
+                Some("v".into()),
+                simulcast,
+            ));
         } else {
             api.add_media(MediaKind::Audio, Direction::Inactive, None, None, None);
         }
@@ -228,7 +252,8 @@ impl MediaPeer {
     /// Who publishes the track of each remote mid, from the bridge's owner
     /// extension (`R/nick`).
     pub fn set_owner(&mut self, mid: &str, owner_nick: &str, kind: Kind) {
-        self.owners.insert(Mid::from(mid), (owner_nick.to_string(), kind));
+        self.owners
+            .insert(Mid::from(mid), (owner_nick.to_string(), kind));
     }
 
     // ---- inputs ----
@@ -277,7 +302,10 @@ impl MediaPeer {
     /// calls it as each second of the run (counted from `run_start`) ends.
     pub fn take_second(&mut self, now: Instant) -> Second {
         let mut s = std::mem::take(&mut self.second);
-        s.index = now.saturating_duration_since(self.run_start).as_secs().saturating_sub(1) as u32;
+        s.index = now
+            .saturating_duration_since(self.run_start)
+            .as_secs()
+            .saturating_sub(1) as u32;
         s
     }
 
@@ -288,7 +316,10 @@ impl MediaPeer {
     }
 
     fn stalled(&self, now: Instant) -> bool {
-        self.config.stalls.iter().any(|(from, to)| now >= *from && now < *to)
+        self.config
+            .stalls
+            .iter()
+            .any(|(from, to)| now >= *from && now < *to)
     }
 
     fn write_due(&mut self, now: Instant) {
@@ -304,8 +335,12 @@ impl MediaPeer {
                         counter: self.send.audio_counter,
                         sent_micros: media::now_micros(),
                     };
-                    let rtp = elapsed_time(started, self.send.next_audio, Frequency::FORTY_EIGHT_KHZ);
-                    if let (Some(pt), Some(w)) = (self.send.audio_pt.as_ref().map(|p| p.pt()), self.rtc.writer(mid)) {
+                    let rtp =
+                        elapsed_time(started, self.send.next_audio, Frequency::FORTY_EIGHT_KHZ);
+                    if let (Some(pt), Some(w)) = (
+                        self.send.audio_pt.as_ref().map(|p| p.pt()),
+                        self.rtc.writer(mid),
+                    ) {
                         if w.write(pt, now, rtp, media::opus_packet(tag)).is_ok() {
                             self.send.audio_counter = self.send.audio_counter.wrapping_add(1);
                         }
@@ -332,7 +367,9 @@ impl MediaPeer {
     }
 
     fn write_video_frame(&mut self, mid: Mid, now: Instant, started: Instant) {
-        let Some(pt) = self.send.video_pt.as_ref().map(|p| p.pt()) else { return };
+        let Some(pt) = self.send.video_pt.as_ref().map(|p| p.pt()) else {
+            return;
+        };
         let clip = self.config.clip.clone();
         if self.send.clip_pos >= clip.len() {
             self.send.clip_pos = 0;
@@ -344,9 +381,13 @@ impl MediaPeer {
         let rtp = elapsed_time(started, self.send.next_video, Frequency::NINETY_KHZ);
         let mut written = false;
         for layer in &clip.layers {
-            let Some(frame) = layer.frames.get(self.send.clip_pos) else { continue };
+            let Some(frame) = layer.frames.get(self.send.clip_pos) else {
+                continue;
+            };
             let data = media::tag_video(clip.codec, &frame.data, tag);
-            let Some(mut w) = self.rtc.writer(mid) else { return };
+            let Some(mut w) = self.rtc.writer(mid) else {
+                return;
+            };
             if let Some(rid) = layer.rid {
                 w = w.rid(Rid::from(rid));
             }
@@ -365,7 +406,9 @@ impl MediaPeer {
                     self.timeout = t;
                     break;
                 }
-                Ok(Output::Transmit(t)) => self.outbox.push_back((t.destination, t.contents.to_vec())),
+                Ok(Output::Transmit(t)) => {
+                    self.outbox.push_back((t.destination, t.contents.to_vec()))
+                }
                 Ok(Output::Event(e)) => self.handle_event(now, e),
                 Err(e) => {
                     tracing::debug!(error = %e, "str0m stopped");
@@ -385,11 +428,16 @@ impl MediaPeer {
                 self.send.next_audio = now;
                 self.send.next_video = now;
             }
-            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => self.disconnected = true,
+            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                self.disconnected = true
+            }
             Event::MediaData(data) => self.on_media(now, data),
             Event::KeyframeRequest(KeyframeRequest { mid, .. })
                 if Some(mid) == self.send.video
-                    && self.send.last_restart.is_none_or(|t| now.saturating_duration_since(t) >= KEYFRAME_HOLDOFF) =>
+                    && self
+                        .send
+                        .last_restart
+                        .is_none_or(|t| now.saturating_duration_since(t) >= KEYFRAME_HOLDOFF) =>
             {
                 self.send.last_restart = Some(now);
                 self.send.clip_pos = 0; // the clip starts with a keyframe
@@ -413,8 +461,16 @@ impl MediaPeer {
     }
 
     fn on_media(&mut self, now: Instant, data: MediaData) {
-        let kind = if data.params.spec().codec.is_audio() { Kind::Audio } else { Kind::Video };
-        let publisher = self.owners.get(&data.mid).map(|(n, _)| n.clone()).unwrap_or_else(|| "?".into());
+        let kind = if data.params.spec().codec.is_audio() {
+            Kind::Audio
+        } else {
+            Kind::Video
+        };
+        let publisher = self
+            .owners
+            .get(&data.mid)
+            .map(|(n, _)| n.clone())
+            .unwrap_or_else(|| "?".into());
         let tag = match kind {
             Kind::Audio => media::read_audio_tag(&data.data),
             Kind::Video => media::read_video_tag(self.config.clip.codec, &data.data),
@@ -429,7 +485,14 @@ impl MediaPeer {
             .or_insert_with(|| TrackStats::new(&publisher, kind));
         let outcome = track.on_frame(now, media::now_micros(), tag, data.data.len(), first..=last);
         let packets = last.saturating_sub(first) + 1;
-        self.second.add(&publisher, kind, data.data.len(), packets, &outcome, tag.is_some());
+        self.second.add(
+            &publisher,
+            kind,
+            data.data.len(),
+            packets,
+            &outcome,
+            tag.is_some(),
+        );
     }
 }
 

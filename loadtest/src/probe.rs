@@ -40,7 +40,10 @@ pub fn sample(pid: u32) -> Option<ProcSample> {
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
-    Some(ProcSample { cpu, rss: rss_kb * 1024 })
+    Some(ProcSample {
+        cpu,
+        rss: rss_kb * 1024,
+    })
 }
 
 fn clock_ticks_per_second() -> u64 {
@@ -57,8 +60,16 @@ fn clock_ticks_per_second() -> u64 {
 pub fn find_pid(name: &str) -> Option<u32> {
     let mut found = None;
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
-        let Ok(comm) = std::fs::read_to_string(entry.path().join("comm")) else { continue };
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(comm) = std::fs::read_to_string(entry.path().join("comm")) else {
+            continue;
+        };
         if comm.trim_end() == name {
             if found.is_some() {
                 return None; // ambiguous: the user must say which
@@ -94,11 +105,18 @@ pub async fn scrape(url: &str, metric: &str) -> Result<f64, String> {
 pub fn sum_metric(text: &str, metric: &str) -> Option<f64> {
     let mut total = None;
     for line in text.lines() {
-        let Some(rest) = line.strip_prefix(metric) else { continue };
+        let Some(rest) = line.strip_prefix(metric) else {
+            continue;
+        };
         if !(rest.starts_with('{') || rest.starts_with(' ')) {
             continue; // another metric sharing the prefix
         }
-        let value = rest.rsplit('}').next().unwrap_or(rest).split_whitespace().next();
+        let value = rest
+            .rsplit('}')
+            .next()
+            .unwrap_or(rest)
+            .split_whitespace()
+            .next();
         if let Some(v) = value.and_then(|v| v.parse::<f64>().ok()) {
             *total.get_or_insert(0.0) += v;
         }
@@ -125,13 +143,19 @@ mod tests {
                     confab_sfu_rtp_forwarded_total_other 5\n";
         assert_eq!(sum_metric(text, FORWARDED_METRIC), Some(42.0));
         assert_eq!(sum_metric("x 1\n", FORWARDED_METRIC), None);
-        assert_eq!(sum_metric("confab_sfu_rtp_forwarded_total 7\n", FORWARDED_METRIC), Some(7.0));
+        assert_eq!(
+            sum_metric("confab_sfu_rtp_forwarded_total 7\n", FORWARDED_METRIC),
+            Some(7.0)
+        );
     }
 
     #[test]
     fn reads_this_process() {
         let s = sample(std::process::id()).expect("/proc/self");
         assert!(s.rss > 0);
-        assert_eq!(metrics_url_for("ws://127.0.0.1:8080/xmpp-websocket").as_deref(), Some("http://127.0.0.1:8080/metrics"));
+        assert_eq!(
+            metrics_url_for("ws://127.0.0.1:8080/xmpp-websocket").as_deref(),
+            Some("http://127.0.0.1:8080/metrics")
+        );
     }
 }

@@ -321,9 +321,17 @@ pub fn expected_streams(plans: &[(Duration, Plan)], audio: bool) -> Vec<(String,
             if tx.room != rx.room || tx.nick == rx.nick || !tx.publish {
                 continue;
             }
-            out.push((format!("{}/{}", rx.room, rx.nick), tx.nick.clone(), Kind::Video));
+            out.push((
+                format!("{}/{}", rx.room, rx.nick),
+                tx.nick.clone(),
+                Kind::Video,
+            ));
             if audio {
-                out.push((format!("{}/{}", rx.room, rx.nick), tx.nick.clone(), Kind::Audio));
+                out.push((
+                    format!("{}/{}", rx.room, rx.nick),
+                    tx.nick.clone(),
+                    Kind::Audio,
+                ));
             }
         }
     }
@@ -352,8 +360,12 @@ pub struct Inputs<'a> {
 pub fn target_report(i: Inputs<'_>) -> TargetReport {
     let mut outcomes = i.outcomes;
     outcomes.sort_by(|a, b| (&a.room, &a.nick).cmp(&(&b.room, &b.nick)));
-    let count = |f: fn(&JoinSteps) -> Option<f64>| outcomes.iter().filter(|o| f(&o.join_ms).is_some()).count();
-    let dist = |f: fn(&JoinSteps) -> Option<f64>| Dist::of(outcomes.iter().filter_map(|o| f(&o.join_ms)).collect());
+    let count = |f: fn(&JoinSteps) -> Option<f64>| {
+        outcomes.iter().filter(|o| f(&o.join_ms).is_some()).count()
+    };
+    let dist = |f: fn(&JoinSteps) -> Option<f64>| {
+        Dist::of(outcomes.iter().filter_map(|o| f(&o.join_ms)).collect())
+    };
     let mut errors = BTreeMap::new();
     for e in outcomes.iter().filter_map(|o| o.error.clone()) {
         *errors.entry(e).or_insert(0) += 1;
@@ -395,8 +407,10 @@ pub fn target_report(i: Inputs<'_>) -> TargetReport {
         missing,
     };
 
-    let tracks: Vec<(&Outcome, &TrackStats)> =
-        outcomes.iter().flat_map(|o| o.received.values().map(move |t| (o, t))).collect();
+    let tracks: Vec<(&Outcome, &TrackStats)> = outcomes
+        .iter()
+        .flat_map(|o| o.received.values().map(move |t| (o, t)))
+        .collect();
     let mut loss = Loss::default();
     for (_, t) in &tracks {
         loss.frames_received += t.frames;
@@ -404,12 +418,22 @@ pub fn target_report(i: Inputs<'_>) -> TargetReport {
         loss.packets_expected += t.packets_expected;
         loss.packets_lost += t.packets_expected.saturating_sub(t.packets_received);
     }
-    let pct = |a: u64, b: u64| if b > 0 { a as f64 * 100.0 / b as f64 } else { 0.0 };
+    let pct = |a: u64, b: u64| {
+        if b > 0 {
+            a as f64 * 100.0 / b as f64
+        } else {
+            0.0
+        }
+    };
     loss.frame_loss_pct = pct(loss.frames_lost, loss.frames_received + loss.frames_lost);
     loss.packet_loss_pct = pct(loss.packets_lost, loss.packets_expected);
     let jitters: Vec<f64> = tracks.iter().map(|(_, t)| t.jitter_ms).collect();
     let jitter_ms = Jitter {
-        mean: if jitters.is_empty() { 0.0 } else { jitters.iter().sum::<f64>() / jitters.len() as f64 },
+        mean: if jitters.is_empty() {
+            0.0
+        } else {
+            jitters.iter().sum::<f64>() / jitters.len() as f64
+        },
         max: jitters.iter().copied().fold(0.0, f64::max),
     };
 
@@ -427,8 +451,13 @@ pub fn target_report(i: Inputs<'_>) -> TargetReport {
         }
     }
     let mut by_publisher: BTreeMap<(String, String), (usize, usize)> = BTreeMap::new();
-    for (o, t) in tracks.iter().filter(|(_, t)| t.kind == Kind::Video && t.frames > 0) {
-        let e = by_publisher.entry((o.room.clone(), t.publisher.clone())).or_default();
+    for (o, t) in tracks
+        .iter()
+        .filter(|(_, t)| t.kind == Kind::Video && t.frames > 0)
+    {
+        let e = by_publisher
+            .entry((o.room.clone(), t.publisher.clone()))
+            .or_default();
         e.0 += 1;
         e.1 += usize::from(t.freezes > 0);
     }
@@ -439,7 +468,11 @@ pub fn target_report(i: Inputs<'_>) -> TargetReport {
         .collect();
 
     let mean_kbps = |k: Kind| {
-        let v: Vec<f64> = tracks.iter().filter(|(_, t)| t.kind == k).map(|(_, t)| t.kbps).collect();
+        let v: Vec<f64> = tracks
+            .iter()
+            .filter(|(_, t)| t.kind == k)
+            .map(|(_, t)| t.kbps)
+            .collect();
         if v.is_empty() {
             0.0
         } else {
@@ -483,7 +516,8 @@ pub fn target_report(i: Inputs<'_>) -> TargetReport {
 }
 
 fn opt(v: Option<f64>, digits: usize) -> String {
-    v.map(|v| format!("{v:.digits$}")).unwrap_or_else(|| "-".into())
+    v.map(|v| format!("{v:.digits$}"))
+        .unwrap_or_else(|| "-".into())
 }
 
 /// The table printed at the end: one row per figure, one column per
@@ -510,40 +544,90 @@ pub fn table(report: &Report) -> String {
             if o.no_audio { ", no audio" } else { ", + Opus" },
         )
     });
-    row("full load for", &|r| format!("{:.0} s (after {:.1} s ramp-up)", r.duration_s, r.ramp_up_s));
+    row("full load for", &|r| {
+        format!("{:.0} s (after {:.1} s ramp-up)", r.duration_s, r.ramp_up_s)
+    });
     row("participants connected", &|r| {
-        format!("{}/{} (failed {})", r.participants.connected, r.participants.planned, r.participants.failed)
+        format!(
+            "{}/{} (failed {})",
+            r.participants.connected, r.participants.planned, r.participants.failed
+        )
     });
     let step = |d: &Dist| format!("p50 {} / p95 {} ms", opt(d.p50, 0), opt(d.p95, 0));
     row("join: logged in", &|r| step(&r.join_ms.logged_in));
     row("join: room joined", &|r| step(&r.join_ms.room_joined));
-    row("join: session accepted", &|r| step(&r.join_ms.session_accepted));
+    row("join: session accepted", &|r| {
+        step(&r.join_ms.session_accepted)
+    });
     row("join: ICE connected", &|r| step(&r.join_ms.ice_connected));
     row("join: first frame", &|r| step(&r.join_ms.first_frame));
-    row("streams received", &|r| format!("{}/{}", r.streams.received, r.streams.expected));
-    let lat = |d: &Dist| format!("{} / {} / {} ms", opt(d.p50, 1), opt(d.p95, 1), opt(d.p99, 1));
+    row("streams received", &|r| {
+        format!("{}/{}", r.streams.received, r.streams.expected)
+    });
+    let lat = |d: &Dist| {
+        format!(
+            "{} / {} / {} ms",
+            opt(d.p50, 1),
+            opt(d.p95, 1),
+            opt(d.p99, 1)
+        )
+    };
     row("video latency p50/p95/p99", &|r| lat(&r.latency_ms.video));
     row("audio latency p50/p95/p99", &|r| lat(&r.latency_ms.audio));
     row("frame loss", &|r| {
-        format!("{:.3}% ({} of {})", r.loss.frame_loss_pct, r.loss.frames_lost, r.loss.frames_lost + r.loss.frames_received)
+        format!(
+            "{:.3}% ({} of {})",
+            r.loss.frame_loss_pct,
+            r.loss.frames_lost,
+            r.loss.frames_lost + r.loss.frames_received
+        )
     });
-    row("packet loss", &|r| format!("{:.3}%", r.loss.packet_loss_pct));
-    row("jitter mean/max", &|r| format!("{:.2} / {:.2} ms", r.jitter_ms.mean, r.jitter_ms.max));
+    row("packet loss", &|r| {
+        format!("{:.3}%", r.loss.packet_loss_pct)
+    });
+    row("jitter mean/max", &|r| {
+        format!("{:.2} / {:.2} ms", r.jitter_ms.mean, r.jitter_ms.max)
+    });
     row("freezes", &|r| {
-        format!("{} ({:.0} ms; {} publisher(s) frozen everywhere)", r.freezes.count, r.freezes.total_ms, r.freezes.frozen_publishers.len())
+        format!(
+            "{} ({:.0} ms; {} publisher(s) frozen everywhere)",
+            r.freezes.count,
+            r.freezes.total_ms,
+            r.freezes.frozen_publishers.len()
+        )
     });
-    row("received, all subscribers", &|r| format!("{:.0} kbit/s", r.bitrate.total_kbps));
-    row("per video track", &|r| format!("{:.0} kbit/s", r.bitrate.video_track_kbps));
-    row("bridge CPU", &|r| format!("{}% of a core", opt(r.bridge.cpu_pct, 1)));
-    row("load tester CPU", &|r| format!("{}% of a core", opt(r.bridge.load_tester_cpu_pct, 1)));
-    row("bridge memory (max RSS)", &|r| format!("{} MiB", opt(r.bridge.rss_mb_max, 0)));
+    row("received, all subscribers", &|r| {
+        format!("{:.0} kbit/s", r.bitrate.total_kbps)
+    });
+    row("per video track", &|r| {
+        format!("{:.0} kbit/s", r.bitrate.video_track_kbps)
+    });
+    row("bridge CPU", &|r| {
+        format!("{}% of a core", opt(r.bridge.cpu_pct, 1))
+    });
+    row("load tester CPU", &|r| {
+        format!("{}% of a core", opt(r.bridge.load_tester_cpu_pct, 1))
+    });
+    row("bridge memory (max RSS)", &|r| {
+        format!("{} MiB", opt(r.bridge.rss_mb_max, 0))
+    });
     row("forwarded packets", &|r| opt(r.bridge.forwarded_packets, 0));
-    row("CPU per forwarded packet", &|r| format!("{} µs", opt(r.bridge.cpu_us_per_forwarded_packet, 2)));
+    row("CPU per forwarded packet", &|r| {
+        format!("{} µs", opt(r.bridge.cpu_us_per_forwarded_packet, 2))
+    });
 
-    let name_w = rows.iter().map(|(n, _)| n.chars().count()).max().unwrap_or(0);
+    let name_w = rows
+        .iter()
+        .map(|(n, _)| n.chars().count())
+        .max()
+        .unwrap_or(0);
     let col_w: Vec<usize> = (0..t.len())
         .map(|c| {
-            rows.iter().map(|(_, v)| v[c].chars().count()).max().unwrap_or(0).max(format!("{:?}", t[c].target).len())
+            rows.iter()
+                .map(|(_, v)| v[c].chars().count())
+                .max()
+                .unwrap_or(0)
+                .max(format!("{:?}", t[c].target).len())
         })
         .collect();
     let mut out = String::new();
@@ -567,7 +651,12 @@ pub fn table(report: &Report) -> String {
             }
         }
         if !r.streams.missing.is_empty() {
-            out.push_str(&format!("\n{:?}: {} stream(s) never arrived, e.g. {}\n", r.target, r.streams.missing.len(), r.streams.missing[0]));
+            out.push_str(&format!(
+                "\n{:?}: {} stream(s) never arrived, e.g. {}\n",
+                r.target,
+                r.streams.missing.len(),
+                r.streams.missing[0]
+            ));
         }
         if let Some(e) = &r.bridge.metrics_error {
             out.push_str(&format!("\n{:?}: /metrics: {e}\n", r.target));
@@ -599,7 +688,11 @@ pub fn write_plot(report: &Report, path: &Path) -> anyhow::Result<()> {
         .max(1) as f64;
     type Series = (String, Vec<(f64, f64)>);
     let colours = [BLUE, RED, GREEN, MAGENTA];
-    let draw = |area: &DrawingArea<SVGBackend, plotters::coord::Shift>, title: &str, unit: &str, series: Vec<Series>| -> anyhow::Result<()> {
+    let draw = |area: &DrawingArea<SVGBackend, plotters::coord::Shift>,
+                title: &str,
+                unit: &str,
+                series: Vec<Series>|
+     -> anyhow::Result<()> {
         let y_max = series
             .iter()
             .flat_map(|(_, s)| s.iter().map(|p| p.1))
@@ -618,9 +711,15 @@ pub fn write_plot(report: &Report, path: &Path) -> anyhow::Result<()> {
             chart
                 .draw_series(LineSeries::new(points, colour.stroke_width(2)))?
                 .label(name)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2))
+                });
         }
-        chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()?;
         Ok(())
     };
     let mut latency = Vec::new();
@@ -629,7 +728,10 @@ pub fn write_plot(report: &Report, path: &Path) -> anyhow::Result<()> {
     for r in &report.targets {
         let name = format!("{:?}", r.target).to_lowercase();
         let pts = |f: &dyn Fn(&TimePoint) -> Option<f64>| -> Vec<(f64, f64)> {
-            r.timeline.iter().filter_map(|p| f(p).map(|v| (p.t_s as f64, v))).collect()
+            r.timeline
+                .iter()
+                .filter_map(|p| f(p).map(|v| (p.t_s as f64, v)))
+                .collect()
         };
         latency.push((format!("{name} p50"), pts(&|p| p.latency_p50_ms)));
         latency.push((format!("{name} p95"), pts(&|p| p.latency_p95_ms)));

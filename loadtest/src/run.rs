@@ -139,7 +139,10 @@ pub fn plan(options: &Options, target: Target, run_start: Instant) -> Vec<(Durat
 }
 
 async fn login(options: &Options) -> anyhow::Result<Login> {
-    let account = options.user.clone().map(|u| (u, options.password.clone().unwrap_or_default()));
+    let account = options
+        .user
+        .clone()
+        .map(|u| (u, options.password.clone().unwrap_or_default()));
     let server = if options.xmpp.starts_with("ws://") || options.xmpp.starts_with("wss://") {
         Server::WebSocket(options.xmpp.clone())
     } else {
@@ -147,10 +150,9 @@ async fn login(options: &Options) -> anyhow::Result<Login> {
             .await?
             .next()
             .ok_or_else(|| anyhow::anyhow!("{}: no address", options.xmpp))?;
-        let cert = options
-            .tls_cert
-            .as_ref()
-            .ok_or_else(|| anyhow::anyhow!("XMPP over TCP needs --tls-cert (the server's certificate, PEM)"))?;
+        let cert = options.tls_cert.as_ref().ok_or_else(|| {
+            anyhow::anyhow!("XMPP over TCP needs --tls-cert (the server's certificate, PEM)")
+        })?;
         Server::Tcp {
             addr,
             cert_pem: std::fs::read_to_string(cert)?,
@@ -163,11 +165,18 @@ async fn login(options: &Options) -> anyhow::Result<Login> {
     })
 }
 
-async fn run_target(options: &Options, target: Target, clip: Arc<VideoClip>) -> anyhow::Result<TargetReport> {
+async fn run_target(
+    options: &Options,
+    target: Target,
+    clip: Arc<VideoClip>,
+) -> anyhow::Result<TargetReport> {
     let total = options.rooms * options.participants;
     let ramp = Duration::from_secs_f64((total.saturating_sub(1)) as f64 / options.ramp_up);
     let run_start = Instant::now();
-    let started_unix_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+    let started_unix_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
     let full_load_at = run_start + ramp;
     let end_at = full_load_at + Duration::from_secs_f64(options.duration);
     let (tx, mut rx) = mpsc::unbounded_channel();
@@ -219,7 +228,10 @@ async fn run_target(options: &Options, target: Target, clip: Arc<VideoClip>) -> 
 
     let pid = bridge_pid(options, target);
     let metrics_url = match target {
-        Target::Confab => options.metrics_url.clone().or_else(|| probe::metrics_url_for(&options.xmpp)),
+        Target::Confab => options
+            .metrics_url
+            .clone()
+            .or_else(|| probe::metrics_url_for(&options.xmpp)),
         Target::Janus => None,
     };
     let bar = progress_bar(options, (end_at - run_start).as_secs(), target);
@@ -276,11 +288,23 @@ async fn run_target(options: &Options, target: Target, clip: Arc<VideoClip>) -> 
             }
         }
     }
-    window.sample(Instant::now(), full_load_at, end_at, pid, metrics_url.as_deref()).await;
+    window
+        .sample(
+            Instant::now(),
+            full_load_at,
+            end_at,
+            pid,
+            metrics_url.as_deref(),
+        )
+        .await;
     bar.finish_and_clear();
 
     let timeline = timeline(&seconds);
-    let bridge = window.bridge_use(pid, metrics_url.is_some(), (end_at - full_load_at).as_secs_f64());
+    let bridge = window.bridge_use(
+        pid,
+        metrics_url.is_some(),
+        (end_at - full_load_at).as_secs_f64(),
+    );
     Ok(report::target_report(report::Inputs {
         target,
         endpoint,
@@ -304,7 +328,8 @@ fn progress_bar(options: &Options, secs: u64, target: Target) -> ProgressBar {
     if options.quiet {
         bar.set_draw_target(ProgressDrawTarget::hidden());
     }
-    let template = format!("{target:?} [{{elapsed_precise}}] {{bar:30}} {{pos}}/{{len}} s  {{msg}}");
+    let template =
+        format!("{target:?} [{{elapsed_precise}}] {{bar:30}} {{pos}}/{{len}} s  {{msg}}");
     if let Ok(style) = ProgressStyle::with_template(&template) {
         bar.set_style(style);
     }
@@ -323,11 +348,23 @@ fn update_bar(
     seconds: &BTreeMap<u32, SecondAgg>,
 ) {
     bar.set_position(now.saturating_duration_since(run_start).as_secs());
-    let joined = steps.values().filter(|s| **s >= Step::RoomJoined && **s != Step::Failed).count();
-    let connected = steps.values().filter(|s| **s >= Step::IceConnected && **s != Step::Failed).count();
+    let joined = steps
+        .values()
+        .filter(|s| **s >= Step::RoomJoined && **s != Step::Failed)
+        .count();
+    let connected = steps
+        .values()
+        .filter(|s| **s >= Step::IceConnected && **s != Step::Failed)
+        .count();
     let failed = steps.values().filter(|s| **s == Step::Failed).count();
-    let (frames, lost) = seconds.values().fold((0, 0), |(f, l), s| (f + s.frames, l + s.lost));
-    let loss = if frames + lost > 0 { lost as f64 * 100.0 / (frames + lost) as f64 } else { 0.0 };
+    let (frames, lost) = seconds
+        .values()
+        .fold((0, 0), |(f, l), s| (f + s.frames, l + s.lost));
+    let loss = if frames + lost > 0 {
+        lost as f64 * 100.0 / (frames + lost) as f64
+    } else {
+        0.0
+    };
     let streams: usize = live.values().sum();
     let p50 = seconds
         .values()
@@ -352,7 +389,9 @@ fn timeline(seconds: &BTreeMap<u32, SecondAgg>) -> Vec<TimePoint> {
         if s.bridge.is_some() {
             prev = s.bridge;
         }
-        let q = |h: &Histogram<u64>, q: f64| (!h.is_empty()).then(|| h.value_at_quantile(q) as f64 / 1000.0);
+        let q = |h: &Histogram<u64>, q: f64| {
+            (!h.is_empty()).then(|| h.value_at_quantile(q) as f64 / 1000.0)
+        };
         out.push(TimePoint {
             t_s: t,
             latency_p50_ms: q(&s.video, 0.5),
@@ -360,7 +399,11 @@ fn timeline(seconds: &BTreeMap<u32, SecondAgg>) -> Vec<TimePoint> {
             latency_p99_ms: q(&s.video, 0.99),
             frames: s.frames,
             frames_lost: s.lost,
-            loss_pct: if s.frames + s.lost > 0 { s.lost as f64 * 100.0 / (s.frames + s.lost) as f64 } else { 0.0 },
+            loss_pct: if s.frames + s.lost > 0 {
+                s.lost as f64 * 100.0 / (s.frames + s.lost) as f64
+            } else {
+                0.0
+            },
             received_kbps: s.bytes as f64 * 8.0 / 1000.0,
             received_packets: s.packets,
             freezes: s.freezes,
@@ -406,7 +449,14 @@ impl Window {
         }
     }
 
-    async fn sample(&mut self, now: Instant, from: Instant, to: Instant, pid: Option<u32>, metrics: Option<&str>) {
+    async fn sample(
+        &mut self,
+        now: Instant,
+        from: Instant,
+        to: Instant,
+        pid: Option<u32>,
+        metrics: Option<&str>,
+    ) {
         if let Some(s) = pid.and_then(probe::sample) {
             self.rss_max = self.rss_max.max(s.rss);
         }
@@ -448,7 +498,9 @@ impl Window {
             metrics_error: self.metrics_error.clone(),
             ..BridgeUse::default()
         };
-        let (Some((t0, p0, f0)), Some((t1, p1, f1))) = (self.start, self.end) else { return b };
+        let (Some((t0, p0, f0)), Some((t1, p1, f1))) = (self.start, self.end) else {
+            return b;
+        };
         let secs = t1.saturating_duration_since(t0).as_secs_f64();
         if let ((Some(a), Some(z)), true) = (self.own, secs > 0.0) {
             b.load_tester_cpu_pct = Some(z.cpu.saturating_sub(a.cpu).as_secs_f64() * 100.0 / secs);

@@ -212,7 +212,15 @@ pub struct Second {
 
 impl Second {
     /// Adds a frame of `packets` RTP packets from `publisher`.
-    pub fn add(&mut self, publisher: &str, kind: Kind, bytes: usize, packets: u64, o: &FrameOutcome, tagged: bool) {
+    pub fn add(
+        &mut self,
+        publisher: &str,
+        kind: Kind,
+        bytes: usize,
+        packets: u64,
+        o: &FrameOutcome,
+        tagged: bool,
+    ) {
         if !self.tracks.contains(&(publisher.to_string(), kind)) {
             self.tracks.insert((publisher.to_string(), kind));
         }
@@ -239,7 +247,10 @@ mod tests {
     use super::*;
 
     fn tag(counter: u32, sent_micros: u64) -> Option<Tag> {
-        Some(Tag { counter, sent_micros })
+        Some(Tag {
+            counter,
+            sent_micros,
+        })
     }
 
     #[test]

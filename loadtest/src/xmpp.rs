@@ -29,7 +29,10 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_xmpp::connect::ServerConnector;
 use tokio_xmpp::parsers::jid::{FullJid, Jid};
 use tokio_xmpp::parsers::starttls;
-use tokio_xmpp::xmlstream::{initiate_stream, PendingFeaturesRecv, ReadError, StreamHeader, Timeouts, XmppStream, XmppStreamElement};
+use tokio_xmpp::xmlstream::{
+    initiate_stream, PendingFeaturesRecv, ReadError, StreamHeader, Timeouts, XmppStream,
+    XmppStreamElement,
+};
 use tokio_xmpp::Stanza;
 
 use signaling::stanza::{NS_BIND, NS_CLIENT, NS_FRAMING, NS_SASL, NS_STANZA_ERRORS, NS_STREAM};
@@ -54,7 +57,9 @@ impl PinnedStartTls {
         let mut roots = rustls::RootCertStore::empty();
         for cert in CertificateDer::pem_slice_iter(cert_pem.as_bytes()) {
             let cert = cert.map_err(|e| format!("server certificate PEM: {e}"))?;
-            roots.add(cert).map_err(|e| format!("server certificate: {e}"))?;
+            roots
+                .add(cert)
+                .map_err(|e| format!("server certificate: {e}"))?;
         }
         if roots.is_empty() {
             return Err("no certificate in the server certificate PEM".into());
@@ -80,7 +85,13 @@ impl ServerConnector for PinnedStartTls {
         jid: &Jid,
         ns: &'static str,
         timeouts: Timeouts,
-    ) -> Result<(PendingFeaturesRecv<Self::Stream>, sasl::common::ChannelBinding), tokio_xmpp::Error> {
+    ) -> Result<
+        (
+            PendingFeaturesRecv<Self::Stream>,
+            sasl::common::ChannelBinding,
+        ),
+        tokio_xmpp::Error,
+    > {
         let domain = jid.domain().as_str().to_string();
         let header = || StreamHeader {
             to: Some(Cow::Owned(domain.clone())),
@@ -94,17 +105,24 @@ impl ServerConnector for PinnedStartTls {
             return Err(tokio_xmpp::Error::Disconnected);
         }
         stream
-            .send(&XmppStreamElement::Starttls(starttls::Nonza::Request(starttls::Request)))
+            .send(&XmppStreamElement::Starttls(starttls::Nonza::Request(
+                starttls::Request,
+            )))
             .await?;
         loop {
-            match stream.next().await.map(|r| r.and_then(|e| e.into_read_error())) {
+            match stream
+                .next()
+                .await
+                .map(|r| r.and_then(|e| e.into_read_error()))
+            {
                 Some(Ok(XmppStreamElement::Starttls(starttls::Nonza::Proceed(_)))) => break,
                 Some(Ok(_)) | Some(Err(ReadError::SoftTimeout)) => {}
                 _ => return Err(tokio_xmpp::Error::Disconnected),
             }
         }
         let tcp = stream.into_inner().into_inner();
-        let name = ServerName::try_from(domain.clone()).map_err(|_| tokio_xmpp::Error::Disconnected)?;
+        let name =
+            ServerName::try_from(domain.clone()).map_err(|_| tokio_xmpp::Error::Disconnected)?;
         let tls = tokio_rustls::TlsConnector::from(self.config.clone())
             .connect(name, tcp)
             .await?;
@@ -145,7 +163,12 @@ pub struct TcpClient {
 impl XmppClient {
     /// Log in over TCP with STARTTLS as `jid` (a configured account; the
     /// server offers SCRAM-SHA-1, which tokio-xmpp prefers).
-    pub async fn connect_tcp(addr: SocketAddr, cert_pem: &str, jid: &str, password: &str) -> Result<XmppClient, String> {
+    pub async fn connect_tcp(
+        addr: SocketAddr,
+        cert_pem: &str,
+        jid: &str,
+        password: &str,
+    ) -> Result<XmppClient, String> {
         Self::connect_tcp_within(addr, cert_pem, jid, password, Duration::from_secs(20)).await
     }
 
@@ -164,8 +187,10 @@ impl XmppClient {
                 .connect(&jid, "jabber:client", Timeouts::tight())
                 .await
                 .map_err(|e| format!("connect: {e}"))?;
-            let (features, stream): (_, XmppStream<_>) =
-                pending.recv_features().await.map_err(|e| format!("features: {e}"))?;
+            let (features, stream): (_, XmppStream<_>) = pending
+                .recv_features()
+                .await
+                .map_err(|e| format!("features: {e}"))?;
             let user = jid.node().map(|n| n.to_string()).unwrap_or_default();
             let creds = sasl::common::Credentials::default()
                 .with_username(user)
@@ -182,19 +207,28 @@ impl XmppClient {
                 })
                 .await
                 .map_err(|e| format!("restart: {e}"))?;
-            let (_, stream): (_, XmppStream<_>) = pending.recv_features().await.map_err(|e| format!("features: {e}"))?;
+            let (_, stream): (_, XmppStream<_>) = pending
+                .recv_features()
+                .await
+                .map_err(|e| format!("features: {e}"))?;
             let mut client = TcpClient {
                 stream,
                 jid: FullJid::new("nobody@invalid/none").map_err(|e| e.to_string())?,
             };
-            let resource = jid.resource().map(|r| r.to_string()).unwrap_or_else(|| "tcp".into());
+            let resource = jid
+                .resource()
+                .map(|r| r.to_string())
+                .unwrap_or_else(|| "tcp".into());
             let bind: Element = format!(
                 "<iq xmlns='jabber:client' type='set' id='bind1'><bind xmlns='{NS_BIND}'><resource>{resource}</resource></bind></iq>"
             )
             .parse()
             .map_err(|e| format!("{e}"))?;
             client.send(bind).await?;
-            let result = client.recv(Duration::from_secs(10)).await?.ok_or("no bind result")?;
+            let result = client
+                .recv(Duration::from_secs(10))
+                .await?
+                .ok_or("no bind result")?;
             client.jid = bound_jid(&result)?;
             Ok::<_, String>(client)
         };
@@ -207,7 +241,9 @@ impl XmppClient {
 
     /// Log in over WebSocket at `url` as a guest.
     pub async fn connect_ws(url: &str, domain: &str) -> Result<XmppClient, String> {
-        Ok(XmppClient::Ws(Box::new(WsClient::connect(url, domain, None).await?)))
+        Ok(XmppClient::Ws(Box::new(
+            WsClient::connect(url, domain, None).await?,
+        )))
     }
 
     /// The bound JID.
@@ -265,7 +301,9 @@ impl TcpClient {
             };
             match next.map(|r| r.and_then(|e| e.into_read_error())) {
                 Some(Ok(XmppStreamElement::Stanza(s))) => return Ok(Some(Element::from(s))),
-                Some(Ok(XmppStreamElement::StreamError(e))) => return Err(format!("stream error: {e:?}")),
+                Some(Ok(XmppStreamElement::StreamError(e))) => {
+                    return Err(format!("stream error: {e:?}"))
+                }
                 Some(Err(ReadError::SoftTimeout)) => {
                     // The server has been silent for a minute: ping it (XEP-0199),
                     // or the stream's hard timeout would end a quiet call.
@@ -294,13 +332,22 @@ impl WsClient {
     /// Open the socket (subprotocol `xmpp`) without logging in.
     pub async fn open_socket(
         url: &str,
-    ) -> Result<tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>, String> {
+    ) -> Result<
+        tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>,
+        String,
+    > {
         let mut request = url.into_client_request().map_err(|e| e.to_string())?;
-        request
-            .headers_mut()
-            .insert("Sec-WebSocket-Protocol", "xmpp".parse().map_err(|_| "header")?);
-        let (socket, response) = tokio_tungstenite::connect_async(request).await.map_err(|e| e.to_string())?;
-        let proto = response.headers().get("Sec-WebSocket-Protocol").and_then(|v| v.to_str().ok());
+        request.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            "xmpp".parse().map_err(|_| "header")?,
+        );
+        let (socket, response) = tokio_tungstenite::connect_async(request)
+            .await
+            .map_err(|e| e.to_string())?;
+        let proto = response
+            .headers()
+            .get("Sec-WebSocket-Protocol")
+            .and_then(|v| v.to_str().ok());
         if proto != Some("xmpp") {
             return Err(format!("server chose subprotocol {proto:?}"));
         }
@@ -308,7 +355,11 @@ impl WsClient {
     }
 
     /// Connect and log in: ANONYMOUS, or PLAIN with `(user, password)`.
-    pub async fn connect(url: &str, domain: &str, plain: Option<(&str, &str)>) -> Result<WsClient, String> {
+    pub async fn connect(
+        url: &str,
+        domain: &str,
+        plain: Option<(&str, &str)>,
+    ) -> Result<WsClient, String> {
         let socket = Self::open_socket(url).await?;
         let mut c = WsClient {
             socket,
@@ -323,12 +374,18 @@ impl WsClient {
             .unwrap_or_default();
         let (mech, data) = match plain {
             None => ("ANONYMOUS", "=".to_string()),
-            Some((u, p)) => ("PLAIN", base64::engine::general_purpose::STANDARD.encode(format!("\0{u}\0{p}"))),
+            Some((u, p)) => (
+                "PLAIN",
+                base64::engine::general_purpose::STANDARD.encode(format!("\0{u}\0{p}")),
+            ),
         };
         if !mechs.iter().any(|m| m == mech) {
             return Err(format!("{mech} not offered: {mechs:?}"));
         }
-        c.send_raw(format!("<auth xmlns='{NS_SASL}' mechanism='{mech}'>{data}</auth>")).await?;
+        c.send_raw(format!(
+            "<auth xmlns='{NS_SASL}' mechanism='{mech}'>{data}</auth>"
+        ))
+        .await?;
         let answer = c.recv(t).await?.ok_or("no SASL answer")?;
         if answer.name() != "success" {
             return Err(format!("SASL failed: {}", String::from(&answer)));
@@ -345,7 +402,10 @@ impl WsClient {
     }
 
     async fn open(&mut self, domain: &str) -> Result<(), String> {
-        self.send_raw(format!("<open xmlns='{NS_FRAMING}' to='{domain}' version='1.0'/>")).await?;
+        self.send_raw(format!(
+            "<open xmlns='{NS_FRAMING}' to='{domain}' version='1.0'/>"
+        ))
+        .await?;
         let open = self.expect(Duration::from_secs(10), "open").await?;
         if open.ns() != NS_FRAMING {
             return Err("bad <open/>".into());
@@ -354,7 +414,10 @@ impl WsClient {
     }
 
     async fn expect(&mut self, timeout: Duration, name: &str) -> Result<Element, String> {
-        let el = self.recv(timeout).await?.ok_or_else(|| format!("no <{name}/>"))?;
+        let el = self
+            .recv(timeout)
+            .await?
+            .ok_or_else(|| format!("no <{name}/>"))?;
         if el.name() != name {
             return Err(format!("expected <{name}/>, got {}", String::from(&el)));
         }
@@ -363,12 +426,18 @@ impl WsClient {
 
     /// Send one message as is.
     pub async fn send_raw(&mut self, text: String) -> Result<(), String> {
-        self.socket.send(WsMessage::Text(text.into())).await.map_err(|e| e.to_string())
+        self.socket
+            .send(WsMessage::Text(text.into()))
+            .await
+            .map_err(|e| e.to_string())
     }
 
     /// Send one binary message as is (for invalid UTF-8 tests).
     pub async fn send_bytes(&mut self, data: Vec<u8>) -> Result<(), String> {
-        self.socket.send(WsMessage::Binary(data.into())).await.map_err(|e| e.to_string())
+        self.socket
+            .send(WsMessage::Binary(data.into()))
+            .await
+            .map_err(|e| e.to_string())
     }
 
     /// The next element; `Ok(None)` on timeout; `Err` when the socket
@@ -386,7 +455,9 @@ impl WsClient {
                 WsMessage::Close(_) => return Err("socket closed".into()),
                 _ => continue,
             };
-            let el: Element = text.parse().map_err(|e| format!("bad XML from server: {e}: {text}"))?;
+            let el: Element = text
+                .parse()
+                .map_err(|e| format!("bad XML from server: {e}: {text}"))?;
             if el.is("error", NS_STREAM) {
                 return Err(format!("stream error: {text}"));
             }

@@ -23,13 +23,25 @@ use sfu::str0m::format::Codec;
 use sfu::{EndpointId, MediaKind};
 
 fn clip(codec: ClipCodec, seed: u64) -> Vec<Frame> {
-    let clip = VideoClip::encode(&ClipSpec { codec, width: 640, height: 360, fps: 30, kbps: 800, simulcast: false, seed })
-        .expect("the clip encodes");
+    let clip = VideoClip::encode(&ClipSpec {
+        codec,
+        width: 640,
+        height: 360,
+        fps: 30,
+        kbps: 800,
+        simulcast: false,
+        seed,
+    })
+    .expect("the clip encodes");
     clip.layers[0]
         .frames
         .iter()
         .map(|f| Frame {
-            data: if codec == ClipCodec::H264 { annex_b_to_avc(&f.data) } else { f.data.to_vec() },
+            data: if codec == ClipCodec::H264 {
+                annex_b_to_avc(&f.data)
+            } else {
+                f.data.to_vec()
+            },
             rtp_time: 0,
             keyframe: f.keyframe,
         })
@@ -37,11 +49,14 @@ fn clip(codec: ClipCodec, seed: u64) -> Vec<Frame> {
 }
 
 fn opus_packet() -> Vec<u8> {
-    let mut enc = opus::Encoder::new(48_000, opus::Channels::Stereo, opus::Application::Voip).expect("opus");
-    let pcm: Vec<i16> = (0..960).flat_map(|i| {
-        let s = (2000.0 * (i as f32 * 0.05).sin()) as i16;
-        [s, s]
-    }).collect();
+    let mut enc =
+        opus::Encoder::new(48_000, opus::Channels::Stereo, opus::Application::Voip).expect("opus");
+    let pcm: Vec<i16> = (0..960)
+        .flat_map(|i| {
+            let s = (2000.0 * (i as f32 * 0.05).sin()) as i16;
+            [s, s]
+        })
+        .collect();
     let mut out = vec![0; 4000];
     let n = enc.encode(&pcm, &mut out).expect("encodes");
     out.truncate(n);
@@ -53,14 +68,19 @@ fn cpu_time() -> Duration {
     // SAFETY: getrusage fills the struct it is given.
     let mut u: libc::rusage = unsafe { std::mem::zeroed() };
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
-    let tv = |t: libc::timeval| Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64);
+    let tv = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+    };
     tv(u.ru_utime) + tv(u.ru_stime)
 }
 
 fn main() {
     let mut args = std::env::args().skip(1);
     let seconds: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(10);
-    let codec: OutputCodec = args.next().and_then(|s| s.parse().ok()).unwrap_or(OutputCodec::H264);
+    let codec: OutputCodec = args
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(OutputCodec::H264);
     let vp8 = clip(ClipCodec::Vp8, 1);
     let h264 = clip(ClipCodec::H264, 2);
     let audio = opus_packet();
@@ -68,21 +88,36 @@ fn main() {
     println!("|---|---|---|---|---|---|");
     for (width, height, kbps) in [(640, 360, 800), (1280, 720, 2500)] {
         for n in [2u64, 4, 9] {
-            let sink: recorder::Sink =
-                Box::new(|_: &str| Ok(Box::new(Cursor::new(Vec::new())) as Box<dyn recorder::recording::Destination>));
-            let config = CompositeConfig { width, height, fps: 30, codec, kbps };
+            let sink: recorder::Sink = Box::new(|_: &str| {
+                Ok(Box::new(Cursor::new(Vec::new())) as Box<dyn recorder::recording::Destination>)
+            });
+            let config = CompositeConfig {
+                width,
+                height,
+                fps: 30,
+                codec,
+                kbps,
+            };
             let mut c = Composite::new(Instant::now(), config, sink, "bench").expect("composite");
             let (wall0, cpu0) = (Instant::now(), cpu_time());
             for ms in 0..seconds * 1000 {
                 let at = Duration::from_millis(ms);
                 for p in 0..n {
                     if ms % 33 == 0 {
-                        let (frames, codec) = if p % 2 == 0 { (&vp8, Codec::Vp8) } else { (&h264, Codec::H264) };
+                        let (frames, codec) = if p % 2 == 0 {
+                            (&vp8, Codec::Vp8)
+                        } else {
+                            (&h264, Codec::H264)
+                        };
                         let f = &frames[(ms / 33) as usize % frames.len()];
                         c.push_frame(EndpointId(p), MediaKind::Video, codec, at, f);
                     }
                     if ms % 20 == 0 {
-                        let f = Frame { data: audio.clone(), rtp_time: 0, keyframe: true };
+                        let f = Frame {
+                            data: audio.clone(),
+                            rtp_time: 0,
+                            keyframe: true,
+                        };
                         c.push_frame(EndpointId(p), MediaKind::Audio, Codec::Opus, at, &f);
                     }
                 }
@@ -93,7 +128,10 @@ fn main() {
             let stats = c.stats();
             c.finish().expect("finishes");
             let (wall, cpu) = (wall0.elapsed(), cpu_time() - cpu0);
-            assert!(stats.decode_errors == 0 && stats.video_frames > 0, "{stats:?}");
+            assert!(
+                stats.decode_errors == 0 && stats.video_frames > 0,
+                "{stats:?}"
+            );
             println!(
                 "| {n} | {width}x{height} {codec} | {seconds} s | {:.2} s | {:.2} s | {:.1} |",
                 wall.as_secs_f64(),

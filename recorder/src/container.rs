@@ -67,7 +67,11 @@ pub struct WebmFile<W: Write + Seek> {
 impl<W: Write + Seek> WebmFile<W> {
     /// A file with a VP8 track of `video` size (if any) and an Opus track
     /// (if `audio`).
-    pub fn new(dest: W, video: Option<(u32, u32)>, audio: bool) -> Result<WebmFile<W>, RecordError> {
+    pub fn new(
+        dest: W,
+        video: Option<(u32, u32)>,
+        audio: bool,
+    ) -> Result<WebmFile<W>, RecordError> {
         use webm::mux::{AudioCodecId, SegmentBuilder, SegmentMode, VideoCodecId, Writer};
         let mut b = SegmentBuilder::new(Writer::new(dest))
             .map_err(webm_err)?
@@ -78,12 +82,16 @@ impl<W: Write + Seek> WebmFile<W> {
         let mut video_track = None;
         let mut audio_track = None;
         if let Some((w, h)) = video {
-            let (nb, t) = b.add_video_track(w, h, VideoCodecId::VP8, None).map_err(webm_err)?;
+            let (nb, t) = b
+                .add_video_track(w, h, VideoCodecId::VP8, None)
+                .map_err(webm_err)?;
             b = nb;
             video_track = Some(t);
         }
         if audio {
-            let (nb, t) = b.add_audio_track(48_000, 2, AudioCodecId::Opus, None).map_err(webm_err)?;
+            let (nb, t) = b
+                .add_audio_track(48_000, 2, AudioCodecId::Opus, None)
+                .map_err(webm_err)?;
             b = nb.set_codec_private(t, &opus_head()).map_err(webm_err)?;
             audio_track = Some(t);
         }
@@ -115,7 +123,9 @@ impl<W: Write + Seek> WebmFile<W> {
             let at = at.max(self.last_written);
             self.last_written = at;
             let ns = u64::try_from(at.as_nanos()).unwrap_or(u64::MAX);
-            segment.add_frame(track, &frame.data, ns, frame.keyframe).map_err(webm_err)?;
+            segment
+                .add_frame(track, &frame.data, ns, frame.keyframe)
+                .map_err(webm_err)?;
         }
         Ok(())
     }
@@ -159,26 +169,45 @@ pub struct Mp4File<W: Write> {
 impl<W: Write> Mp4File<W> {
     /// A file whose video starts with `keyframe` (an AVC-format access
     /// unit carrying SPS and PPS) placed at `at`.
-    pub fn new(mut dest: W, keyframe: &Frame, at: Duration, size: (u32, u32), audio: bool) -> Result<Mp4File<W>, RecordError> {
+    pub fn new(
+        mut dest: W,
+        keyframe: &Frame,
+        at: Duration,
+        size: (u32, u32),
+        audio: bool,
+    ) -> Result<Mp4File<W>, RecordError> {
         use muxide::api::AudioCodec;
         use muxide::fragmented::{FragmentAudioConfig, FragmentConfig, FragmentedMuxer};
-        let nal = |t: u8| avc_nal_units(&keyframe.data).find(|n| n.first().is_some_and(|h| h & 0x1f == t));
+        let nal = |t: u8| {
+            avc_nal_units(&keyframe.data).find(|n| n.first().is_some_and(|h| h & 0x1f == t))
+        };
         let (Some(sps), Some(pps)) = (nal(7), nal(8)) else {
-            return Err(RecordError::Mux("mp4: the first keyframe carries no SPS/PPS".into()));
+            return Err(RecordError::Mux(
+                "mp4: the first keyframe carries no SPS/PPS".into(),
+            ));
         };
         let mut config = FragmentConfig::new(size.0, size.1, 90_000)
             .with_fragment_duration_ms(u32::try_from(FRAGMENT.as_millis()).unwrap_or(1000));
         config.sps = sps.to_vec();
         config.pps = pps.to_vec();
         let mut muxer = if audio {
-            let a = FragmentAudioConfig { codec: AudioCodec::Opus, sample_rate: 48_000, channels: 2 };
+            let a = FragmentAudioConfig {
+                codec: AudioCodec::Opus,
+                sample_rate: 48_000,
+                channels: 2,
+            };
             FragmentedMuxer::new_with_audio(config, a)
         } else {
             FragmentedMuxer::new(config)
         }
         .map_err(|e| RecordError::Mux(format!("mp4: {e}")))?;
         dest.write_all(&muxer.init_segment())?;
-        let mut file = Mp4File { dest, muxer, origin: at, last_flush: at };
+        let mut file = Mp4File {
+            dest,
+            muxer,
+            origin: at,
+            last_flush: at,
+        };
         file.write(MediaKind::Video, at, keyframe)?;
         Ok(file)
     }

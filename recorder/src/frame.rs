@@ -74,7 +74,13 @@ impl FrameAssembler {
 
     /// Take one RTP packet (its extended sequence number, RTP timestamp,
     /// marker bit and payload).
-    pub fn push(&mut self, seq_no: u64, rtp_timestamp: u32, marker: bool, payload: &[u8]) -> Assembled {
+    pub fn push(
+        &mut self,
+        seq_no: u64,
+        rtp_timestamp: u32,
+        marker: bool,
+        payload: &[u8],
+    ) -> Assembled {
         let rtp_time = self.unwrap_time(rtp_timestamp);
         let mut out = Assembled::default();
         match self.next_seq {
@@ -91,7 +97,11 @@ impl FrameAssembler {
 
         if self.codec == Codec::Opus {
             if !payload.is_empty() {
-                out.frame = Some(Frame { data: payload.to_vec(), rtp_time, keyframe: true });
+                out.frame = Some(Frame {
+                    data: payload.to_vec(),
+                    rtp_time,
+                    keyframe: true,
+                });
             }
             return out;
         }
@@ -158,7 +168,11 @@ impl FrameAssembler {
                     d.depacketize(p, &mut data, &mut CodecExtra::None).ok()?;
                 }
                 let keyframe = vp8_is_keyframe(&data);
-                (!data.is_empty()).then_some(Frame { data, rtp_time, keyframe })
+                (!data.is_empty()).then_some(Frame {
+                    data,
+                    rtp_time,
+                    keyframe,
+                })
             }
             Codec::H264 => {
                 let mut d = H264Depacketizer::default();
@@ -166,8 +180,13 @@ impl FrameAssembler {
                 for p in packets {
                     d.depacketize(p, &mut data, &mut CodecExtra::None).ok()?;
                 }
-                let keyframe = avc_nal_units(&data).any(|n| n.first().is_some_and(|h| h & 0x1f == 5));
-                (!data.is_empty()).then_some(Frame { data, rtp_time, keyframe })
+                let keyframe =
+                    avc_nal_units(&data).any(|n| n.first().is_some_and(|h| h & 0x1f == 5));
+                (!data.is_empty()).then_some(Frame {
+                    data,
+                    rtp_time,
+                    keyframe,
+                })
             }
             _ => None,
         }

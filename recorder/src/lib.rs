@@ -110,7 +110,12 @@ pub struct RecordOptions {
 
 impl Default for RecordOptions {
     fn default() -> RecordOptions {
-        RecordOptions { per_track: true, composite: None, min_free_bytes: 256 << 20, prefix: String::new() }
+        RecordOptions {
+            per_track: true,
+            composite: None,
+            min_free_bytes: 256 << 20,
+            prefix: String::new(),
+        }
     }
 }
 
@@ -164,7 +169,11 @@ impl Recorder {
     /// Record `room` into `dir` (created if missing), one file per
     /// participant, until [`RecorderHandle::stop`]. The room must have
     /// endpoints.
-    pub fn start(sfu: &SfuHandle, room: &RoomId, dir: &Path) -> Result<RecorderHandle, RecordError> {
+    pub fn start(
+        sfu: &SfuHandle,
+        room: &RoomId,
+        dir: &Path,
+    ) -> Result<RecorderHandle, RecordError> {
         Recorder::start_with(sfu, room, dir, RecordOptions::default(), None)
     }
 
@@ -183,10 +192,29 @@ impl Recorder {
         }
         std::fs::create_dir_all(dir)?;
         let on_end = Arc::new(Mutex::new(on_end));
-        let mut handle = RecorderHandle { stops: Vec::new(), threads: Vec::new(), dir: dir.to_path_buf(), prefix: options.prefix.clone() };
+        let mut handle = RecorderHandle {
+            stops: Vec::new(),
+            threads: Vec::new(),
+            dir: dir.to_path_buf(),
+            prefix: options.prefix.clone(),
+        };
         let parts = [
-            (options.per_track, RecordOptions { composite: None, ..options.clone() }, "files"),
-            (options.composite.is_some(), RecordOptions { per_track: false, ..options.clone() }, "composite"),
+            (
+                options.per_track,
+                RecordOptions {
+                    composite: None,
+                    ..options.clone()
+                },
+                "files",
+            ),
+            (
+                options.composite.is_some(),
+                RecordOptions {
+                    per_track: false,
+                    ..options.clone()
+                },
+                "composite",
+            ),
         ];
         for (wanted, options, what) in parts {
             if !wanted {
@@ -194,7 +222,14 @@ impl Recorder {
             }
             let tap = sfu.tap_room(room)?;
             let (stop_tx, stop_rx) = std::sync::mpsc::channel();
-            let job = Job { sfu: sfu.clone(), room: room.clone(), dir: dir.to_path_buf(), options, stop: stop_rx, on_end: on_end.clone() };
+            let job = Job {
+                sfu: sfu.clone(),
+                room: room.clone(),
+                dir: dir.to_path_buf(),
+                options,
+                stop: stop_rx,
+                on_end: on_end.clone(),
+            };
             let thread = std::thread::Builder::new()
                 .name(format!("confab-recorder-{what}-{room}"))
                 .spawn(move || job.run(tap))?;
@@ -223,7 +258,11 @@ impl RecorderHandle {
         let mut files = Vec::new();
         let mut result = Ok(());
         for thread in std::mem::take(&mut self.threads) {
-            match thread.join().map_err(|_| RecordError::Stopped).and_then(|r| r) {
+            match thread
+                .join()
+                .map_err(|_| RecordError::Stopped)
+                .and_then(|r| r)
+            {
                 Ok(f) => files.extend(f),
                 Err(e) => result = Err(e),
             }
@@ -255,8 +294,9 @@ impl Drop for RecorderHandle {
 /// Free bytes for unprivileged users on the file system holding `dir`.
 pub fn free_space(dir: &Path) -> std::io::Result<u64> {
     use std::os::unix::ffi::OsStrExt;
-    let path = std::ffi::CString::new(dir.as_os_str().as_bytes())
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "path with a NUL byte"))?;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).map_err(|_| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "path with a NUL byte")
+    })?;
     // SAFETY: statvfs writes into the zeroed struct it is given and reads
     // the NUL-terminated path, which outlives the call.
     let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
@@ -292,9 +332,14 @@ impl Job {
     }
 
     fn run(self, mut tap: mpsc::Receiver<sfu::TapEvent>) -> Result<Vec<RecordedFile>, RecordError> {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
         let start = Instant::now();
-        let mut per_track = self.options.per_track.then(|| Recording::new(start, self.sink()));
+        let mut per_track = self
+            .options
+            .per_track
+            .then(|| Recording::new(start, self.sink()));
         let mut composite = match self.options.composite {
             Some(config) => Some(Composite::new(start, config, self.sink(), "composite")?),
             None => None,
@@ -385,14 +430,25 @@ impl Job {
     }
 
     /// Look up the name of a publisher the first time it is seen.
-    async fn label(&self, ev: &sfu::TapEvent, per_track: Option<&mut Recording>, composite: Option<&mut Composite>) {
+    async fn label(
+        &self,
+        ev: &sfu::TapEvent,
+        per_track: Option<&mut Recording>,
+        composite: Option<&mut Composite>,
+    ) {
         let sfu::TapEvent::Packet(p) = ev else { return };
         let id = p.track.publisher;
-        let known = per_track.as_ref().is_none_or(|r| r.knows(id)) && composite.as_ref().is_none_or(|c| c.knows(id));
+        let known = per_track.as_ref().is_none_or(|r| r.knows(id))
+            && composite.as_ref().is_none_or(|c| c.knows(id));
         if known {
             return;
         }
-        let label = self.sfu.stats(id).await.map(|s| s.label).unwrap_or_default();
+        let label = self
+            .sfu
+            .stats(id)
+            .await
+            .map(|s| s.label)
+            .unwrap_or_default();
         if let Some(r) = per_track {
             r.set_label(id, &label);
         }

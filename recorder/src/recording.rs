@@ -160,19 +160,25 @@ impl Recording {
         let at_arrival = pkt.arrived.saturating_duration_since(self.start);
         let publisher = pkt.track.publisher;
         let label = self.labels.get(&publisher).cloned();
-        let p = self.participants.entry(publisher).or_insert_with(|| Participant {
-            label: label.unwrap_or_else(|| "participant".into()),
-            tracks: HashMap::new(),
-            pending: VecDeque::new(),
-            first_seen: at_arrival,
-            key_at: None,
-            file: None,
-            failed: false,
-        });
+        let p = self
+            .participants
+            .entry(publisher)
+            .or_insert_with(|| Participant {
+                label: label.unwrap_or_else(|| "participant".into()),
+                tracks: HashMap::new(),
+                pending: VecDeque::new(),
+                first_seen: at_arrival,
+                key_at: None,
+                file: None,
+                failed: false,
+            });
         if p.failed {
             return Ok(());
         }
-        let track = p.tracks.entry(pkt.track.mid.clone()).or_insert_with(|| TrackInput::new(&pkt));
+        let track = p
+            .tracks
+            .entry(pkt.track.mid.clone())
+            .or_insert_with(|| TrackInput::new(&pkt));
         let kind = track.kind;
         let placed = track.push(self.start, &pkt, p.file.is_none());
         if placed.want_keyframe {
@@ -210,13 +216,25 @@ impl Recording {
         if p.file.is_some() || p.failed || (!audio && now.saturating_sub(key_at) < AUDIO_WAIT) {
             return Ok(());
         }
-        let Some(key) = p.pending.iter().find(|(k, _, f)| *k == MediaKind::Video && f.keyframe).map(|(_, _, f)| f.clone()) else {
+        let Some(key) = p
+            .pending
+            .iter()
+            .find(|(k, _, f)| *k == MediaKind::Video && f.keyframe)
+            .map(|(_, _, f)| f.clone())
+        else {
             return Ok(());
         };
         self.open(id, codec, key_at, key, audio)
     }
 
-    fn open(&mut self, id: EndpointId, codec: Codec, at: Duration, key: Frame, audio: bool) -> Result<(), RecordError> {
+    fn open(
+        &mut self,
+        id: EndpointId,
+        codec: Codec,
+        at: Duration,
+        key: Frame,
+        audio: bool,
+    ) -> Result<(), RecordError> {
         let Some(p) = self.participants.get_mut(&id) else {
             return Ok(());
         };
@@ -224,10 +242,12 @@ impl Recording {
             Codec::Vp8 => {
                 let size = vp8_size(&key.data).unwrap_or((640, 480));
                 let name = format!("{}-{}.webm", p.label, id);
-                (self.sink)(&name).map_err(RecordError::from).and_then(|dest| {
-                    let f = WebmFile::new(dest, Some(size), audio)?;
-                    Ok((name, Box::new(f) as Box<dyn MediaFile + Send>))
-                })
+                (self.sink)(&name)
+                    .map_err(RecordError::from)
+                    .and_then(|dest| {
+                        let f = WebmFile::new(dest, Some(size), audio)?;
+                        Ok((name, Box::new(f) as Box<dyn MediaFile + Send>))
+                    })
             }
             _ => {
                 let size = avc_nal_units(&key.data)
@@ -235,10 +255,12 @@ impl Recording {
                     .and_then(sps_size)
                     .unwrap_or((640, 480));
                 let name = format!("{}-{}.mp4", p.label, id);
-                (self.sink)(&name).map_err(RecordError::from).and_then(|dest| {
-                    let f = Mp4File::new(dest, &key, at, size, audio)?;
-                    Ok((name, Box::new(f) as Box<dyn MediaFile + Send>))
-                })
+                (self.sink)(&name)
+                    .map_err(RecordError::from)
+                    .and_then(|dest| {
+                        let f = Mp4File::new(dest, &key, at, size, audio)?;
+                        Ok((name, Box::new(f) as Box<dyn MediaFile + Send>))
+                    })
             }
         };
         let (name, file) = match result {
@@ -269,19 +291,31 @@ impl Recording {
             return Ok(());
         }
         let name = format!("{}-{}.webm", p.label, id);
-        let file = match (self.sink)(&name).map_err(RecordError::from).and_then(|d| WebmFile::new(d, None, true)) {
+        let file = match (self.sink)(&name)
+            .map_err(RecordError::from)
+            .and_then(|d| WebmFile::new(d, None, true))
+        {
             Ok(f) => f,
             Err(e) => {
                 p.failed = true;
                 return Err(e);
             }
         };
-        self.files.push(RecordedFile { name, publisher: Some(id), video: None, audio: true });
+        self.files.push(RecordedFile {
+            name,
+            publisher: Some(id),
+            video: None,
+            audio: true,
+        });
         self.start_file(id, Box::new(file))
     }
 
     /// Install `file` and write what waited for it.
-    fn start_file(&mut self, id: EndpointId, mut file: Box<dyn MediaFile + Send>) -> Result<(), RecordError> {
+    fn start_file(
+        &mut self,
+        id: EndpointId,
+        mut file: Box<dyn MediaFile + Send>,
+    ) -> Result<(), RecordError> {
         let Some(p) = self.participants.get_mut(&id) else {
             return Ok(());
         };
@@ -307,7 +341,11 @@ fn sanitize(label: &str) -> String {
         .filter(|c| c.is_alphanumeric() || *c == '-' || *c == '_')
         .take(48)
         .collect();
-    if s.is_empty() { "participant".into() } else { s }
+    if s.is_empty() {
+        "participant".into()
+    } else {
+        s
+    }
 }
 
 /// Width and height from an H.264 SPS NAL unit (ITU-T H.264 §7.3.2.1.1),
@@ -329,11 +367,17 @@ fn sps_size(sps: &[u8]) -> Option<(u32, u32)> {
         }
         out
     };
-    let mut r = Bits { data: &rbsp, pos: 0 };
+    let mut r = Bits {
+        data: &rbsp,
+        pos: 0,
+    };
     let profile = r.bits(8)?;
     r.bits(16)?; // constraint flags, level
     r.ue()?; // seq_parameter_set_id
-    if matches!(profile, 100 | 110 | 122 | 244 | 44 | 83 | 86 | 118 | 128 | 138 | 139 | 134 | 135) {
+    if matches!(
+        profile,
+        100 | 110 | 122 | 244 | 44 | 83 | 86 | 118 | 128 | 138 | 139 | 134 | 135
+    ) {
         let chroma = r.ue()?;
         if chroma == 3 {
             r.bits(1)?;

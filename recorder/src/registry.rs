@@ -79,7 +79,9 @@ pub struct RecordingFile {
 
 impl std::fmt::Debug for Recordings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Recordings").field("dir", &self.inner.dir).finish()
+        f.debug_struct("Recordings")
+            .field("dir", &self.inner.dir)
+            .finish()
     }
 }
 
@@ -92,7 +94,11 @@ impl Recordings {
 
     /// Recordings of `sfu`'s rooms into `dir`, each as `options` say (their
     /// prefix is set per recording).
-    pub fn with_options(sfu: SfuHandle, dir: impl Into<PathBuf>, options: RecordOptions) -> Recordings {
+    pub fn with_options(
+        sfu: SfuHandle,
+        dir: impl Into<PathBuf>,
+        options: RecordOptions,
+    ) -> Recordings {
         Recordings {
             inner: Arc::new(Inner {
                 sfu,
@@ -127,9 +133,15 @@ impl Recordings {
         if active.contains_key(room) {
             return Err(RecordError::AlreadyRecording);
         }
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
         let prefix = format!("{}-{}-", room_part(room), utc_stamp(now));
-        let options = RecordOptions { prefix: prefix.clone(), ..self.inner.options.clone() };
+        let options = RecordOptions {
+            prefix: prefix.clone(),
+            ..self.inner.options.clone()
+        };
         let on_end = {
             let inner: Weak<Inner> = Arc::downgrade(&self.inner);
             let room = room.clone();
@@ -137,7 +149,11 @@ impl Recordings {
                 let Some(inner) = inner.upgrade() else { return };
                 // Called on the recording's own thread: let go of its
                 // handle without joining it.
-                let active = inner.active.lock().unwrap_or_else(|e| e.into_inner()).remove(&room);
+                let active = inner
+                    .active
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&room);
                 if let Some(active) = active {
                     active.handle.detach();
                     tracing::info!(%room, %reason, "recording ended by itself");
@@ -145,9 +161,26 @@ impl Recordings {
                 }
             }) as crate::OnEnd
         };
-        let handle = Recorder::start_with(&self.inner.sfu, room, &self.inner.dir, options, Some(on_end))?;
-        let info = ActiveRecording { room: room.clone(), started_unix: now, by: by.to_owned(), prefix };
-        active.insert(room.clone(), Active { handle, info: info.clone() });
+        let handle = Recorder::start_with(
+            &self.inner.sfu,
+            room,
+            &self.inner.dir,
+            options,
+            Some(on_end),
+        )?;
+        let info = ActiveRecording {
+            room: room.clone(),
+            started_unix: now,
+            by: by.to_owned(),
+            prefix,
+        };
+        active.insert(
+            room.clone(),
+            Active {
+                handle,
+                info: info.clone(),
+            },
+        );
         Ok(info)
     }
 
@@ -178,7 +211,11 @@ impl Recordings {
     /// Every recording file in the directory, newest first. An empty list
     /// if the directory does not exist yet.
     pub fn files(&self) -> std::io::Result<Vec<RecordingFile>> {
-        let prefixes: Vec<String> = self.active().values().map(|a| a.info.prefix.clone()).collect();
+        let prefixes: Vec<String> = self
+            .active()
+            .values()
+            .map(|a| a.info.prefix.clone())
+            .collect();
         let entries = match std::fs::read_dir(&self.inner.dir) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -187,7 +224,9 @@ impl Recordings {
         let mut files = Vec::new();
         for entry in entries {
             let entry = entry?;
-            let Ok(name) = entry.file_name().into_string() else { continue };
+            let Ok(name) = entry.file_name().into_string() else {
+                continue;
+            };
             if !valid_name(&name) {
                 continue;
             }
@@ -208,7 +247,11 @@ impl Recordings {
                 modified_unix,
             });
         }
-        files.sort_by(|a, b| b.modified_unix.cmp(&a.modified_unix).then_with(|| a.name.cmp(&b.name)));
+        files.sort_by(|a, b| {
+            b.modified_unix
+                .cmp(&a.modified_unix)
+                .then_with(|| a.name.cmp(&b.name))
+        });
         Ok(files)
     }
 
@@ -238,12 +281,17 @@ pub fn content_type(name: &str) -> Option<&'static str> {
 /// Whether `name` can be a recording's file name: what this module
 /// writes, letters, digits, `-`, `_` and one `.` before the extension.
 pub fn valid_name(name: &str) -> bool {
-    let Some(stem) = name.strip_suffix(".webm").or_else(|| name.strip_suffix(".mp4")) else {
+    let Some(stem) = name
+        .strip_suffix(".webm")
+        .or_else(|| name.strip_suffix(".mp4"))
+    else {
         return false;
     };
     !stem.is_empty()
         && name.len() <= MAX_NAME
-        && stem.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '_')
+        && stem
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '-' || c == '_')
 }
 
 /// The room's part of a file name: the node of its JID, letters, digits,
@@ -255,7 +303,11 @@ fn room_part(room: &RoomId) -> String {
         .filter(|c| c.is_alphanumeric() || *c == '-' || *c == '_')
         .take(48)
         .collect();
-    if s.is_empty() { "room".into() } else { s }
+    if s.is_empty() {
+        "room".into()
+    } else {
+        s
+    }
 }
 
 /// `YYYYMMDD-HHMMSS` in UTC for `secs` since the Unix epoch.
@@ -272,7 +324,12 @@ fn utc_stamp(secs: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}{m:02}{d:02}-{:02}{:02}{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 #[cfg(test)]
@@ -284,7 +341,19 @@ mod tests {
         assert!(valid_name("standup-20261121-134400-alice-ep1.webm"));
         assert!(valid_name("r-20261121-134400-bob-ep2.mp4"));
         assert!(valid_name("zoë-ep1.webm"));
-        for bad in ["", ".webm", "../x.webm", "a/b.webm", "a\\b.webm", ".hidden.mp4", "a.b.webm", "x.txt", "x.webm.txt", "x .mp4", "x%2e.webm"] {
+        for bad in [
+            "",
+            ".webm",
+            "../x.webm",
+            "a/b.webm",
+            "a\\b.webm",
+            ".hidden.mp4",
+            "a.b.webm",
+            "x.txt",
+            "x.webm.txt",
+            "x .mp4",
+            "x%2e.webm",
+        ] {
             assert!(!valid_name(bad), "{bad:?} is refused");
         }
         assert_eq!(content_type("a.webm"), Some("video/webm"));
@@ -297,6 +366,9 @@ mod tests {
         assert_eq!(utc_stamp(0), "19700101-000000");
         assert_eq!(utc_stamp(951_782_400), "20000229-000000");
         assert_eq!(utc_stamp(1_795_268_640), "20261121-134400");
-        assert_eq!(room_part(&RoomId::from("Stand up!@conference.localhost")), "Standup");
+        assert_eq!(
+            room_part(&RoomId::from("Stand up!@conference.localhost")),
+            "Standup"
+        );
     }
 }

@@ -22,7 +22,11 @@ pub struct TrackClock {
 impl TrackClock {
     /// A clock for a track with this RTP clock rate.
     pub fn new(clock_rate: u32) -> TrackClock {
-        TrackClock { clock_rate: u64::from(clock_rate.max(1)), anchor: None, last: None }
+        TrackClock {
+            clock_rate: u64::from(clock_rate.max(1)),
+            anchor: None,
+            last: None,
+        }
     }
 
     /// The track's RTP clock starts afresh (another simulcast layer, with
@@ -40,7 +44,8 @@ impl TrackClock {
             .get_or_insert_with(|| (rtp_time, arrived.saturating_duration_since(start)));
         let ticks = rtp_time.saturating_sub(anchor_rtp);
         let since = Duration::from_nanos(
-            u64::try_from(u128::from(ticks) * 1_000_000_000 / u128::from(self.clock_rate)).unwrap_or(u64::MAX),
+            u64::try_from(u128::from(ticks) * 1_000_000_000 / u128::from(self.clock_rate))
+                .unwrap_or(u64::MAX),
         );
         let mut at = anchor_at.saturating_add(since);
         if let Some(last) = self.last {

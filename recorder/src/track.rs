@@ -65,10 +65,18 @@ impl TrackInput {
             return Placed::default();
         }
         let was_waiting = self.assembler.waiting_for_keyframe();
-        let out = self.assembler.push(pkt.seq_no, pkt.rtp_timestamp, pkt.marker, &pkt.payload);
-        let want_keyframe = out.need_keyframe || (ask_while_waiting && was_waiting && out.frame.is_none() && pkt.marker);
-        let frame = out.frame.map(|f| (self.clock.place(start, pkt.arrived, f.rtp_time), f));
-        Placed { frame, want_keyframe }
+        let out = self
+            .assembler
+            .push(pkt.seq_no, pkt.rtp_timestamp, pkt.marker, &pkt.payload);
+        let want_keyframe = out.need_keyframe
+            || (ask_while_waiting && was_waiting && out.frame.is_none() && pkt.marker);
+        let frame = out
+            .frame
+            .map(|f| (self.clock.place(start, pkt.arrived, f.rtp_time), f));
+        Placed {
+            frame,
+            want_keyframe,
+        }
     }
 }
 
@@ -88,7 +96,10 @@ mod tests {
         };
         TappedPacket {
             room: RoomId::from("r"),
-            track: TrackId { publisher: EndpointId(1), mid: "1".into() },
+            track: TrackId {
+                publisher: EndpointId(1),
+                mid: "1".into(),
+            },
             kind: MediaKind::Video,
             codec: Codec::Vp8,
             clock_rate: 90_000,
@@ -106,19 +117,37 @@ mod tests {
     fn the_highest_simulcast_layer_is_recorded_from_its_keyframe() {
         let start = Instant::now();
         let mut t = TrackInput::new(&packet("q", 0, 1, 0, true));
-        assert!(t.push(start, &packet("q", 0, 1, 0, true), true).frame.is_some());
-        let (q_at, _) = t.push(start, &packet("q", 0, 2, 3000, false), true).frame.expect("a frame");
+        assert!(t
+            .push(start, &packet("q", 0, 1, 0, true), true)
+            .frame
+            .is_some());
+        let (q_at, _) = t
+            .push(start, &packet("q", 0, 2, 3000, false), true)
+            .frame
+            .expect("a frame");
         // A higher layer shows up with a delta frame: the track moves to it
         // and asks for a keyframe; the lower layer is no longer recorded.
         let moved = t.push(start, &packet("f", 2, 100, 777, false), true);
         assert!(moved.frame.is_none() && moved.want_keyframe);
-        assert!(t.push(start, &packet("q", 0, 3, 6000, false), true).frame.is_none());
+        assert!(t
+            .push(start, &packet("q", 0, 3, 6000, false), true)
+            .frame
+            .is_none());
         let key = t.push(start, &packet("f", 2, 101, 3777, true), true);
         let (at, frame) = key.frame.expect("the keyframe of the new layer");
         assert!(frame.keyframe);
-        assert!(at >= q_at, "the time axis never goes back: {at:?} after {q_at:?}");
-        assert!(t.push(start, &packet("f", 2, 102, 6777, false), true).frame.is_some());
+        assert!(
+            at >= q_at,
+            "the time axis never goes back: {at:?} after {q_at:?}"
+        );
+        assert!(t
+            .push(start, &packet("f", 2, 102, 6777, false), true)
+            .frame
+            .is_some());
         // A middle layer is not a step up.
-        assert!(t.push(start, &packet("h", 1, 50, 1, true), true).frame.is_none());
+        assert!(t
+            .push(start, &packet("h", 1, 50, 1, true), true)
+            .frame
+            .is_none());
     }
 }

@@ -28,7 +28,10 @@ async fn files_survive_sigkill_of_the_recording_process() {
 
     // One publisher per room: VP8 in one, H.264 in the other.
     let mut peers = Vec::new();
-    for (room, name, codec) in [("one", "alice", VideoCodec::Vp8), ("two", "bob", VideoCodec::H264)] {
+    for (room, name, codec) in [
+        ("one", "alice", VideoCodec::Vp8),
+        ("two", "bob", VideoCodec::H264),
+    ] {
         let peer = TestPeer::new(name, PeerOptions::publisher(codec)).await;
         let offer = peer.create_offer().await;
         stdin
@@ -37,12 +40,21 @@ async fn files_survive_sigkill_of_the_recording_process() {
             .expect("send offer");
         line.clear();
         stdout.read_line(&mut line).await.expect("answer line");
-        let len: usize = line.trim().strip_prefix("answer ").expect("an answer").parse().expect("length");
+        let len: usize = line
+            .trim()
+            .strip_prefix("answer ")
+            .expect("an answer")
+            .parse()
+            .expect("length");
         let mut answer = vec![0u8; len];
         stdout.read_exact(&mut answer).await.expect("answer");
-        peer.apply_answer(String::from_utf8(answer).expect("utf-8")).await;
+        peer.apply_answer(String::from_utf8(answer).expect("utf-8"))
+            .await;
         peer.wait_connected(CONNECT).await;
-        stdin.write_all(format!("record {room} {}\n", dir.display()).as_bytes()).await.expect("record");
+        stdin
+            .write_all(format!("record {room} {}\n", dir.display()).as_bytes())
+            .await
+            .expect("record");
         line.clear();
         stdout.read_line(&mut line).await.expect("recording line");
         assert_eq!(line.trim(), "recording");
@@ -62,11 +74,21 @@ async fn files_survive_sigkill_of_the_recording_process() {
         p.stop_sending();
     }
 
-    for (peer, (audio_sent, video_sent), room, ext) in [(&peers[0], sent[0], "one", "webm"), (&peers[1], sent[1], "two", "mp4")] {
+    for (peer, (audio_sent, video_sent), room, ext) in [
+        (&peers[0], sent[0], "one", "webm"),
+        (&peers[1], sent[1], "two", "mp4"),
+    ] {
         let probe = ffprobe(&file_named(&dir, &format!("{room}-{}", peer.name()), ext));
-        let video = probe.stream("video").unwrap_or_else(|| panic!("{} has video: {probe:?}", peer.name()));
-        let audio = probe.stream("audio").unwrap_or_else(|| panic!("{} has audio: {probe:?}", peer.name()));
-        for (what, got, sent) in [("video", video.frames, video_sent), ("audio", audio.frames, audio_sent)] {
+        let video = probe
+            .stream("video")
+            .unwrap_or_else(|| panic!("{} has video: {probe:?}", peer.name()));
+        let audio = probe
+            .stream("audio")
+            .unwrap_or_else(|| panic!("{} has audio: {probe:?}", peer.name()));
+        for (what, got, sent) in [
+            ("video", video.frames, video_sent),
+            ("audio", audio.frames, audio_sent),
+        ] {
             let sent = u64::from(sent);
             assert!(
                 got * 100 >= sent * 80,
@@ -76,14 +98,19 @@ async fn files_survive_sigkill_of_the_recording_process() {
         }
         // The room's composite (10 fps) plays up to its last fragment too.
         let probe = ffprobe(&dir.join(format!("{room}-composite.mp4")));
-        let video = probe.stream("video").unwrap_or_else(|| panic!("{room}'s composite has video: {probe:?}"));
+        let video = probe
+            .stream("video")
+            .unwrap_or_else(|| panic!("{room}'s composite has video: {probe:?}"));
         let expected = u64::from(video_sent) * 10 / 30;
         assert!(
             video.frames * 100 >= expected * 80 && video.decoded == video.frames,
             "{room}: {} composite frames readable after the kill, {expected} made before it: {probe:?}",
             video.frames
         );
-        assert!(probe.stream("audio").is_some(), "{room}'s composite has sound: {probe:?}");
+        assert!(
+            probe.stream("audio").is_some(),
+            "{room}'s composite has sound: {probe:?}"
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -94,10 +121,18 @@ fn file_named(dir: &std::path::Path, start: &str, ext: &str) -> std::path::PathB
         .expect("recording directory")
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
-            let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             name.starts_with(start) && name.ends_with(&format!(".{ext}"))
         })
         .collect();
-    assert_eq!(files.len(), 1, "one {start}*.{ext} in {}: {files:?}", dir.display());
+    assert_eq!(
+        files.len(),
+        1,
+        "one {start}*.{ext} in {}: {files:?}",
+        dir.display()
+    );
     files[0].clone()
 }

@@ -25,9 +25,19 @@ async fn two_publishers_are_recorded_per_participant_and_composited() {
     bob.wait_connected(CONNECT).await;
 
     let dir = scratch_dir("per-track");
-    let composite = CompositeConfig { width: 640, height: 360, fps: 15, codec: OutputCodec::H264, kbps: 600 };
-    let options = RecordOptions { composite: Some(composite), ..RecordOptions::default() };
-    let recording = Recorder::start_with(&sfu, &"room".into(), &dir, options, None).expect("recording starts");
+    let composite = CompositeConfig {
+        width: 640,
+        height: 360,
+        fps: 15,
+        codec: OutputCodec::H264,
+        kbps: 600,
+    };
+    let options = RecordOptions {
+        composite: Some(composite),
+        ..RecordOptions::default()
+    };
+    let recording =
+        Recorder::start_with(&sfu, &"room".into(), &dir, options, None).expect("recording starts");
     alice.start_sending();
     bob.start_sending();
     tokio::time::sleep(RECORD).await;
@@ -39,12 +49,17 @@ async fn two_publishers_are_recorded_per_participant_and_composited() {
         .await
         .expect("join")
         .expect("recording stops cleanly");
-    assert_eq!(files.len(), 3, "one file per participant and the composite: {files:?}");
+    assert_eq!(
+        files.len(),
+        3,
+        "one file per participant and the composite: {files:?}"
+    );
     let mut longest: f64 = 0.0;
 
-    for (peer, ext, format, video_codec) in
-        [(&alice, "webm", "matroska,webm", "vp8"), (&bob, "mp4", "mov,mp4", "h264")]
-    {
+    for (peer, ext, format, video_codec) in [
+        (&alice, "webm", "matroska,webm", "vp8"),
+        (&bob, "mp4", "mov,mp4", "h264"),
+    ] {
         let (audio_sent, video_sent) = peer.frames_sent();
         let file = files
             .iter()
@@ -53,12 +68,26 @@ async fn two_publishers_are_recorded_per_participant_and_composited() {
         let path = dir.join(&file.name);
         let probe = ffprobe(&path);
         assert!(probe.format.contains(format), "{}: {probe:?}", peer.name());
-        let video = probe.stream("video").unwrap_or_else(|| panic!("{} has video: {probe:?}", peer.name()));
-        let audio = probe.stream("audio").unwrap_or_else(|| panic!("{} has audio: {probe:?}", peer.name()));
+        let video = probe
+            .stream("video")
+            .unwrap_or_else(|| panic!("{} has video: {probe:?}", peer.name()));
+        let audio = probe
+            .stream("audio")
+            .unwrap_or_else(|| panic!("{} has audio: {probe:?}", peer.name()));
         assert_eq!(video.codec, video_codec);
         assert_eq!(audio.codec, "opus");
-        assert_eq!(audio.decoded, audio.frames, "{}: every Opus frame decodes: {probe:?}", peer.name());
-        assert_eq!(video.decoded, video.frames, "{}: every video frame decodes: {probe:?}", peer.name());
+        assert_eq!(
+            audio.decoded,
+            audio.frames,
+            "{}: every Opus frame decodes: {probe:?}",
+            peer.name()
+        );
+        assert_eq!(
+            video.decoded,
+            video.frames,
+            "{}: every video frame decodes: {probe:?}",
+            peer.name()
+        );
         // The file lasts as long as the media sent: the sender's RTP clock
         // advances one frame (1/30 s) per frame, and on a loaded machine it
         // sends fewer than 30 frames in each second of RECORD.
@@ -76,7 +105,10 @@ async fn two_publishers_are_recorded_per_participant_and_composited() {
             probe.duration
         );
         // Loopback loses nothing in practice; allow a stray packet.
-        for (what, got, sent) in [("video", video.frames, video_sent), ("audio", audio.frames, audio_sent)] {
+        for (what, got, sent) in [
+            ("video", video.frames, video_sent),
+            ("audio", audio.frames, audio_sent),
+        ] {
             let sent = u64::from(sent);
             assert!(
                 got <= sent && got * 100 >= sent * 97,
@@ -90,18 +122,36 @@ async fn two_publishers_are_recorded_per_participant_and_composited() {
     // second, every frame decodable, both participants on screen.
     let path = dir.join("composite.mp4");
     let probe = ffprobe(&path);
-    let video = probe.stream("video").unwrap_or_else(|| panic!("the composite has video: {probe:?}"));
-    let audio = probe.stream("audio").unwrap_or_else(|| panic!("the composite has audio: {probe:?}"));
-    assert_eq!((video.codec.as_str(), audio.codec.as_str()), ("h264", "opus"));
+    let video = probe
+        .stream("video")
+        .unwrap_or_else(|| panic!("the composite has video: {probe:?}"));
+    let audio = probe
+        .stream("audio")
+        .unwrap_or_else(|| panic!("the composite has audio: {probe:?}"));
+    assert_eq!(
+        (video.codec.as_str(), audio.codec.as_str()),
+        ("h264", "opus")
+    );
     assert!(
         (probe.duration - longest).abs() <= longest * 0.1,
         "composite: {:.2} s for {longest:.2} s sent: {probe:?}",
         probe.duration
     );
     let expected = probe.duration * f64::from(composite.fps);
-    assert!((video.frames as f64 - expected).abs() <= 2.0, "composite: {} frames in {:.2} s: {probe:?}", video.frames, probe.duration);
-    assert_eq!(video.decoded, video.frames, "every composite frame decodes: {probe:?}");
-    assert!((audio.frames as f64 - probe.duration * 50.0).abs() <= 5.0, "20 ms of mixed sound per frame: {probe:?}");
+    assert!(
+        (video.frames as f64 - expected).abs() <= 2.0,
+        "composite: {} frames in {:.2} s: {probe:?}",
+        video.frames,
+        probe.duration
+    );
+    assert_eq!(
+        video.decoded, video.frames,
+        "every composite frame decodes: {probe:?}"
+    );
+    assert!(
+        (audio.frames as f64 - probe.duration * 50.0).abs() <= 5.0,
+        "20 ms of mixed sound per frame: {probe:?}"
+    );
 
     let luma = frame_luma(&path, 3.0, composite.width, composite.height);
     let cells = grid(2, composite.width, composite.height);
@@ -114,7 +164,10 @@ async fn two_publishers_are_recorded_per_participant_and_composited() {
             }
         }
         let mean = sum as f64 / f64::from(r.w * r.h);
-        assert!(mean > 60.0, "{who}'s picture is on the composite at 3 s (mean luma {mean:.0})");
+        assert!(
+            mean > 60.0,
+            "{who}'s picture is on the composite at 3 s (mean luma {mean:.0})"
+        );
     }
     if std::env::var_os("CONFAB_KEEP_RECORDINGS").is_none() {
         let _ = std::fs::remove_dir_all(&dir);
@@ -129,7 +182,15 @@ fn frame_luma(path: &std::path::Path, at: f64, width: u32, height: u32) -> Vec<u
         .args(["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "gray", "-"])
         .output()
         .expect("ffmpeg runs");
-    assert!(out.status.success(), "ffmpeg decodes a frame: {}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(out.stdout.len(), (width * height) as usize, "one {width}x{height} frame");
+    assert!(
+        out.status.success(),
+        "ffmpeg decodes a frame: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        out.stdout.len(),
+        (width * height) as usize,
+        "one {width}x{height} frame"
+    );
     out.stdout
 }

@@ -47,9 +47,6 @@ fn main() {
         let (forwarded, in_core) = run(subs, frames);
         assert!(forwarded > 0, "packets were forwarded");
         let ns = in_core.as_nanos() as f64 / forwarded as f64;
-        println!(
-            "{subs:>11}  {forwarded:>9}  {ns:>14.0}  {:>15.0}",
-            1e9 / ns
-        );
+        println!("{subs:>11}  {forwarded:>9}  {ns:>14.0}  {:>15.0}", 1e9 / ns);
     }
 }

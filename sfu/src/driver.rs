@@ -130,9 +130,10 @@ impl SfuHandle {
                 ));
             }
             let candidate = SocketAddr::new(advertised_ip, local.port());
-            let cert = provider.dtls_provider.generate_certificate().ok_or_else(|| {
-                io::Error::other("could not generate a DTLS certificate")
-            })?;
+            let cert = provider
+                .dtls_provider
+                .generate_certificate()
+                .ok_or_else(|| io::Error::other("could not generate a DTLS certificate"))?;
             let core = Core::new(config.endpoint.clone(), candidate, cert);
             let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
             let load = Arc::new(AtomicUsize::new(0));
@@ -193,7 +194,14 @@ impl SfuHandle {
         room: RoomId,
         label: String,
         offer: SdpOffer,
-    ) -> Result<(EndpointId, SdpAnswer, mpsc::UnboundedReceiver<EndpointEvent>), SfuError> {
+    ) -> Result<
+        (
+            EndpointId,
+            SdpAnswer,
+            mpsc::UnboundedReceiver<EndpointEvent>,
+        ),
+        SfuError,
+    > {
         let id = EndpointId(self.shared.next_id.fetch_add(1, Ordering::Relaxed));
         let worker = {
             let least = self.least_loaded();
@@ -205,7 +213,9 @@ impl SfuHandle {
             entry.worker
         };
         self.shared.endpoints.insert(id, worker);
-        self.shared.workers[worker].load.fetch_add(1, Ordering::Relaxed);
+        self.shared.workers[worker]
+            .load
+            .fetch_add(1, Ordering::Relaxed);
         let (events, events_rx) = mpsc::unbounded_channel();
         let (reply, rx) = oneshot::channel();
         let sent = self.shared.workers[worker].commands.send(Command::Create {
@@ -225,7 +235,9 @@ impl SfuHandle {
             Err(e) => {
                 // The worker never took the endpoint: undo the bookkeeping.
                 forget_endpoint(&self.shared.rooms, &self.shared.endpoints, &room, id);
-                self.shared.workers[worker].load.fetch_sub(1, Ordering::Relaxed);
+                self.shared.workers[worker]
+                    .load
+                    .fetch_sub(1, Ordering::Relaxed);
                 Err(e)
             }
         }
@@ -234,15 +246,33 @@ impl SfuHandle {
     /// Apply the peer's answer to the endpoint's outstanding offer.
     pub async fn accept_answer(&self, id: EndpointId, answer: SdpAnswer) -> Result<(), SfuError> {
         let (reply, rx) = oneshot::channel();
-        self.send(id, Command::Answer { id, answer: Box::new(answer), reply })?;
+        self.send(
+            id,
+            Command::Answer {
+                id,
+                answer: Box::new(answer),
+                reply,
+            },
+        )?;
         rx.await.unwrap_or(Err(SfuError::WorkerGone))
     }
 
     /// Apply a later offer from the participant (it starts or stops
     /// publishing a track) and return the answer.
-    pub async fn accept_offer(&self, id: EndpointId, offer: SdpOffer) -> Result<SdpAnswer, SfuError> {
+    pub async fn accept_offer(
+        &self,
+        id: EndpointId,
+        offer: SdpOffer,
+    ) -> Result<SdpAnswer, SfuError> {
         let (reply, rx) = oneshot::channel();
-        self.send(id, Command::Offer { id, offer: Box::new(offer), reply })?;
+        self.send(
+            id,
+            Command::Offer {
+                id,
+                offer: Box::new(offer),
+                reply,
+            },
+        )?;
         rx.await.unwrap_or(Err(SfuError::WorkerGone))
     }
 
@@ -270,7 +300,10 @@ impl SfuHandle {
         let (reply, rx) = oneshot::channel();
         self.shared.workers[worker]
             .commands
-            .send(Command::RoomTracks { room: room.clone(), reply })
+            .send(Command::RoomTracks {
+                room: room.clone(),
+                reply,
+            })
             .map_err(|_| SfuError::WorkerGone)?;
         rx.await.map_err(|_| SfuError::WorkerGone)
     }
@@ -354,7 +387,10 @@ struct WorkerState {
 }
 
 fn run_worker(socket: std::net::UdpSocket, state: WorkerState) {
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             tracing::error!(error = %e, "media worker could not start its runtime");
@@ -431,19 +467,32 @@ impl WorkerState {
     fn input(&mut self, socket: &UdpSocket, d: Received, buf: &[u8]) {
         let arrived = Instant::now();
         let contents = &buf[..d.len];
-        if crate::core::is_media(contents) && d.waited.is_some_and(|w| self.shedder.shed(arrived, w)) {
+        if crate::core::is_media(contents)
+            && d.waited.is_some_and(|w| self.shedder.shed(arrived, w))
+        {
             self.input_shed.increment(1);
             return;
         }
-        let received = d.waited.and_then(|w| arrived.checked_sub(w)).unwrap_or(arrived);
-        self.core.handle_datagram(arrived, received, d.source, contents);
+        let received = d
+            .waited
+            .and_then(|w| arrived.checked_sub(w))
+            .unwrap_or(arrived);
+        self.core
+            .handle_datagram(arrived, received, d.source, contents);
         self.flush(socket, Some(arrived));
     }
 
     fn command(&mut self, cmd: Command) {
         let now = Instant::now();
         match cmd {
-            Command::Create { id, room, label, offer, events, reply } => {
+            Command::Create {
+                id,
+                room,
+                label,
+                offer,
+                events,
+                reply,
+            } => {
                 let result = self.core.create_endpoint(now, id, room, label, *offer);
                 if result.is_ok() {
                     self.endpoint_events.insert(id, events);
@@ -538,7 +587,10 @@ impl SfuHandle {
         let (events, rx) = mpsc::channel(TAP_QUEUE);
         self.shared.workers[worker]
             .commands
-            .send(Command::Tap(TapCommand::Add { room: room.clone(), events }))
+            .send(Command::Tap(TapCommand::Add {
+                room: room.clone(),
+                events,
+            }))
             .map_err(|_| SfuError::WorkerGone)?;
         Ok(rx)
     }
@@ -546,7 +598,9 @@ impl SfuHandle {
     /// A tapper needs a keyframe of `track` (starting a file, or after a
     /// loss).
     pub fn tap_keyframe_request(&self, track: &crate::ids::TrackId) -> Result<(), SfuError> {
-        let cmd = Command::Tap(TapCommand::Keyframe { track: track.clone() });
+        let cmd = Command::Tap(TapCommand::Keyframe {
+            track: track.clone(),
+        });
         self.send(track.publisher, cmd)
     }
 }
@@ -631,7 +685,11 @@ fn enable_rx_timestamps(_socket: &socket2::Socket) {}
 
 /// Read one datagram without waiting (`WouldBlock` if none is queued).
 #[cfg(target_os = "linux")]
-fn recv_stamped(socket: &UdpSocket, buf: &mut [u8], control: &mut [u8; CONTROL_LEN]) -> io::Result<Received> {
+fn recv_stamped(
+    socket: &UdpSocket,
+    buf: &mut [u8],
+    control: &mut [u8; CONTROL_LEN],
+) -> io::Result<Received> {
     use std::mem::MaybeUninit;
     socket.try_io(tokio::io::Interest::READABLE, || {
         let sock = socket2::SockRef::from(socket);
@@ -647,19 +705,34 @@ fn recv_stamped(socket: &UdpSocket, buf: &mut [u8], control: &mut [u8; CONTROL_L
             .with_control(ctrl);
         let len = sock.recvmsg(&mut msg, 0)?;
         let control_len = msg.control_len();
-        let source = addr
-            .as_socket()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "datagram from a non-IP address"))?;
-        let waited = rx_timestamp(&control[..control_len])
-            .map(|at| std::time::SystemTime::now().duration_since(at).unwrap_or_default());
-        Ok(Received { len, source, waited })
+        let source = addr.as_socket().ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidData, "datagram from a non-IP address")
+        })?;
+        let waited = rx_timestamp(&control[..control_len]).map(|at| {
+            std::time::SystemTime::now()
+                .duration_since(at)
+                .unwrap_or_default()
+        });
+        Ok(Received {
+            len,
+            source,
+            waited,
+        })
     })
 }
 
 #[cfg(not(target_os = "linux"))]
-fn recv_stamped(socket: &UdpSocket, buf: &mut [u8], _control: &mut [u8; CONTROL_LEN]) -> io::Result<Received> {
+fn recv_stamped(
+    socket: &UdpSocket,
+    buf: &mut [u8],
+    _control: &mut [u8; CONTROL_LEN],
+) -> io::Result<Received> {
     let (len, source) = socket.try_recv_from(buf)?;
-    Ok(Received { len, source, waited: None })
+    Ok(Received {
+        len,
+        source,
+        waited: None,
+    })
 }
 
 /// The SCM_TIMESTAMPNS time in a control buffer filled by recvmsg.
@@ -683,7 +756,8 @@ fn rx_timestamp(control: &[u8]) -> Option<std::time::SystemTime> {
             && data + std::mem::size_of::<libc::timespec>() <= at + len
         {
             // SAFETY: in bounds (checked above); read_unaligned copies.
-            let ts: libc::timespec = unsafe { std::ptr::read_unaligned(control[data..].as_ptr().cast()) };
+            let ts: libc::timespec =
+                unsafe { std::ptr::read_unaligned(control[data..].as_ptr().cast()) };
             let secs = u64::try_from(ts.tv_sec).ok()?;
             let nanos = u32::try_from(ts.tv_nsec).ok()?;
             return Some(std::time::UNIX_EPOCH + Duration::new(secs, nanos));
@@ -701,7 +775,10 @@ mod tests {
     fn a_datagram_read_from_the_socket_says_how_long_it_waited() {
         let std_socket = bind_media_socket("127.0.0.1:0".parse().unwrap()).unwrap();
         let addr = std_socket.local_addr().unwrap();
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         runtime.block_on(async {
             let socket = UdpSocket::from_std(std_socket).unwrap();
             let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();

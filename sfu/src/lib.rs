@@ -60,8 +60,8 @@ pub use crate::core::{Core, CoreEvent};
 pub use crate::driver::SfuHandle;
 pub use crate::error::SfuError;
 pub use crate::event::{
-    CloseReason, EndpointEvent, EndpointStats, MediaKind, OutgoingTrack, PublishedTrack,
-    RoomEvent, SdpAnswer, SdpOffer, TrackStats,
+    CloseReason, EndpointEvent, EndpointStats, MediaKind, OutgoingTrack, PublishedTrack, RoomEvent,
+    SdpAnswer, SdpOffer, TrackStats,
 };
 pub use crate::ids::{EndpointId, RoomId, TrackId};
 

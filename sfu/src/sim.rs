@@ -124,7 +124,10 @@ impl SimNet {
     /// Add a peer that publishes audio and/or video and joins `room`.
     /// Returns its index in [`SimNet::peers`].
     pub fn join(&mut self, room: &str, audio: bool, video: Option<SimVideo>) -> usize {
-        let mut builder = Rtc::builder().set_rtp_mode(true).clear_codecs().enable_opus(true, false);
+        let mut builder = Rtc::builder()
+            .set_rtp_mode(true)
+            .clear_codecs()
+            .enable_opus(true, false);
         builder = match video {
             Some(SimVideo::H264) => builder.enable_h264(true),
             _ => builder.enable_vp8(true),
@@ -144,13 +147,22 @@ impl SimNet {
     /// Add a peer that publishes VP8 simulcast with the given rids (lowest
     /// first) and no audio. Returns its index.
     pub fn join_simulcast(&mut self, room: &str, rids: &[&str]) -> usize {
-        let builder = Rtc::builder().set_rtp_mode(true).clear_codecs().enable_vp8(true);
+        let builder = Rtc::builder()
+            .set_rtp_mode(true)
+            .clear_codecs()
+            .enable_vp8(true);
         let mut simulcast = str0m::media::Simulcast::new();
         for r in rids {
             simulcast.add_send_layer(str0m::media::SimulcastLayer::new(r));
         }
         self.add_peer(room, builder, |change| {
-            let mid = change.add_media(MediaKind::Video, Direction::SendOnly, None, None, Some(simulcast));
+            let mid = change.add_media(
+                MediaKind::Video,
+                Direction::SendOnly,
+                None,
+                None,
+                Some(simulcast),
+            );
             (None, Some(mid))
         })
     }
@@ -179,11 +191,22 @@ impl SimNet {
         self.next_endpoint += 1;
         let answer = self
             .core
-            .create_endpoint(self.now, id, room.into(), format!("peer{}", self.peers.len()), offer)
+            .create_endpoint(
+                self.now,
+                id,
+                room.into(),
+                format!("peer{}", self.peers.len()),
+                offer,
+            )
             .expect("the bridge accepts the peer's offer");
         let answer_sdp = answer.to_sdp_string();
         let attr = |name: &str| {
-            answer_sdp.lines().find_map(|l| l.strip_prefix(name)).unwrap_or_default().trim().to_owned()
+            answer_sdp
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .unwrap_or_default()
+                .trim()
+                .to_owned()
         };
         let bridge_ice = (attr("a=ice-ufrag:"), attr("a=ice-pwd:"));
         rtc.sdp_api()
@@ -250,17 +273,34 @@ impl SimNet {
     /// Write one VP8 frame of simulcast layer `rid` from peer `i`. The
     /// counter in the payload is `layer_tag << 24 | frame`, so a receiver
     /// can tell which layer it got; each layer has its own sequence space.
-    pub fn send_simulcast_frame(&mut self, i: usize, rid: &str, layer_tag: u8, frame: u32, keyframe: bool) {
+    pub fn send_simulcast_frame(
+        &mut self,
+        i: usize,
+        rid: &str,
+        layer_tag: u8,
+        frame: u32,
+        keyframe: bool,
+    ) {
         let now = self.now;
         let peer = &mut self.peers[i];
         let Some(mid) = peer.video_mid else { return };
         let counter = (u32::from(layer_tag) << 24) | frame;
-        let payload = tagged_payload(&[0x10, if keyframe { 0x00 } else { 0x01 }, 0x00, 0x00], counter, 300);
+        let payload = tagged_payload(
+            &[0x10, if keyframe { 0x00 } else { 0x01 }, 0x00, 0x00],
+            counter,
+            300,
+        );
         // Per-layer sequence numbers: 1 + frame, so every layer counts alike.
         peer.write(mid, Some(rid.into()), Codec::Vp8, |pt| {
-            RtpWrite::new(pt, (1 + u64::from(frame)).into(), frame.wrapping_mul(3000), now, payload)
-                .marker(true)
-                .nackable(true)
+            RtpWrite::new(
+                pt,
+                (1 + u64::from(frame)).into(),
+                frame.wrapping_mul(3000),
+                now,
+                payload,
+            )
+            .marker(true)
+            .nackable(true)
         });
     }
 
@@ -278,7 +318,10 @@ impl SimNet {
         let counter = peer.video_counter;
         peer.video_counter += 1;
         let (prefix, want) = match codec {
-            SimVideo::Vp8 => (vec![0x10, if keyframe { 0x00 } else { 0x01 }, 0x00, 0x00], Codec::Vp8),
+            SimVideo::Vp8 => (
+                vec![0x10, if keyframe { 0x00 } else { 0x01 }, 0x00, 0x00],
+                Codec::Vp8,
+            ),
             SimVideo::H264 => (vec![if keyframe { 0x65 } else { 0x41 }, 0x88], Codec::H264),
         };
         let payload = tagged_payload(&prefix, counter, 1000);
@@ -320,7 +363,8 @@ impl SimNet {
             for (source, bytes) in to_bridge.drain(..) {
                 progress = true;
                 let t = Instant::now();
-                self.core.handle_datagram(self.now, self.now, source, &bytes);
+                self.core
+                    .handle_datagram(self.now, self.now, source, &bytes);
                 in_core += t.elapsed();
             }
             // Bridge -> peers. str0m wants each input drained before the
@@ -341,7 +385,9 @@ impl SimNet {
                 if self.peers[i].silent {
                     continue;
                 }
-                let Ok(contents) = (&tr.contents[..]).try_into() else { continue };
+                let Ok(contents) = (&tr.contents[..]).try_into() else {
+                    continue;
+                };
                 let input = Input::Receive(
                     self.now,
                     Receive {
@@ -460,7 +506,14 @@ impl SimNet {
 
     fn on_event(&mut self, ev: CoreEvent) {
         match ev {
-            CoreEvent::Endpoint(id, EndpointEvent::Offer { offer, added, removed }) => {
+            CoreEvent::Endpoint(
+                id,
+                EndpointEvent::Offer {
+                    offer,
+                    added,
+                    removed,
+                },
+            ) => {
                 let Some(i) = self.peers.iter().position(|p| p.endpoint == Some(id)) else {
                     return;
                 };
@@ -477,7 +530,13 @@ impl SimNet {
 impl SimPeer {
     /// Write one packet on `mid` (layer `rid`) with this peer's payload
     /// type for `codec`; `make` builds it from that payload type.
-    fn write(&mut self, mid: Mid, rid: Option<Rid>, codec: Codec, make: impl FnOnce(Pt) -> RtpWrite) {
+    fn write(
+        &mut self,
+        mid: Mid,
+        rid: Option<Rid>,
+        codec: Codec,
+        make: impl FnOnce(Pt) -> RtpWrite,
+    ) {
         let Some(pt) = self
             .rtc
             .codec_config()

@@ -42,10 +42,21 @@ fn three_party(codec: SimVideo) {
 
     for p in [a, b, c] {
         let got = by_ssrc(&net, p);
-        assert_eq!(got.len(), 4, "peer {p} receives 2 tracks from each of 2 others: {got:?}");
+        assert_eq!(
+            got.len(),
+            4,
+            "peer {p} receives 2 tracks from each of 2 others: {got:?}"
+        );
         for (ssrc, (_pt, counters)) in &got {
-            assert!(counters.len() > 40, "peer {p} ssrc {ssrc} got {} packets", counters.len());
-            assert!(counters.windows(2).all(|w| w[0] < w[1]), "in order: {counters:?}");
+            assert!(
+                counters.len() > 40,
+                "peer {p} ssrc {ssrc} got {} packets",
+                counters.len()
+            );
+            assert!(
+                counters.windows(2).all(|w| w[0] < w[1]),
+                "in order: {counters:?}"
+            );
         }
     }
     let published = net
@@ -65,7 +76,6 @@ fn three_party_vp8_and_opus() {
 fn three_party_h264_and_opus() {
     three_party(SimVideo::H264);
 }
-
 
 fn received_counters(net: &SimNet, peer: usize) -> usize {
     net.peers[peer].received.len()
@@ -117,7 +127,11 @@ fn participant_stops_and_restarts_its_video_mid_call() {
     assert!(net.connect_all(Duration::from_secs(5)));
     run_call(&mut net, &[a], SimVideo::Vp8, 15);
     let b_id = net.peers[b].endpoint.expect("joined");
-    let offers_before = net.renegotiations.iter().filter(|(e, _, _)| *e == b_id).count();
+    let offers_before = net
+        .renegotiations
+        .iter()
+        .filter(|(e, _, _)| *e == b_id)
+        .count();
 
     net.republish_video(a, false);
     net.run_for(Duration::from_millis(100));
@@ -132,8 +146,16 @@ fn participant_stops_and_restarts_its_video_mid_call() {
 
     net.republish_video(a, true);
     net.run_for(Duration::from_millis(100));
-    let after: Vec<_> = net.renegotiations.iter().filter(|(e, _, _)| *e == b_id).collect();
-    assert_eq!(after.len(), offers_before + 2, "and told when it comes back");
+    let after: Vec<_> = net
+        .renegotiations
+        .iter()
+        .filter(|(e, _, _)| *e == b_id)
+        .collect();
+    assert_eq!(
+        after.len(),
+        offers_before + 2,
+        "and told when it comes back"
+    );
     let readded = &after.last().expect("offer").1;
     assert_eq!(readded.len(), 1);
     assert_eq!(readded[0].kind, sfu::MediaKind::Video);
@@ -157,7 +179,10 @@ fn late_joiner_triggers_a_keyframe_request() {
     let late = net.join("room", false, None);
     assert!(net.connect_all(Duration::from_secs(5)));
     net.run_for(Duration::from_millis(300));
-    assert!(net.peers[a].keyframe_requests > before, "the publisher is asked for a keyframe");
+    assert!(
+        net.peers[a].keyframe_requests > before,
+        "the publisher is asked for a keyframe"
+    );
     // The late joiner's video starts on that keyframe.
     for f in 0..20 {
         net.send_video(a, f == 0, SimVideo::Vp8);
@@ -189,20 +214,30 @@ fn bad_offers_are_rejected_without_disturbing_the_room() {
             rejected += 1;
         }
     }
-    assert!(rejected >= 1, "at least one parsed offer was put to the bridge");
+    assert!(
+        rejected >= 1,
+        "at least one parsed offer was put to the bridge"
+    );
 
     // An offer with more m-lines than the bridge accepts.
-    let mut huge = String::from("v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=fingerprint:sha-256 AA:BB\r\n");
+    let mut huge = String::from(
+        "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=fingerprint:sha-256 AA:BB\r\n",
+    );
     for i in 0..(sfu::core::MAX_MEDIA_LINES + 1) {
         huge.push_str(&format!(
             "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=mid:{i}\r\na=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\na=setup:actpass\r\na=sendonly\r\na=rtcp-mux\r\na=rtpmap:111 opus/48000/2\r\n"
         ));
     }
     let offer = sfu::SdpOffer::from_sdp_string(&huge).expect("a well-formed if large offer");
-    let r = net.core.create_endpoint(net.now, EndpointId(100), "room".into(), "big".into(), offer);
+    let r = net
+        .core
+        .create_endpoint(net.now, EndpointId(100), "room".into(), "big".into(), offer);
     match r {
         Err(SfuError::BadRemoteDescription(why)) => assert!(why.contains("m-lines"), "{why}"),
-        other => panic!("a {}-line offer must be refused: {other:?}", sfu::core::MAX_MEDIA_LINES + 1),
+        other => panic!(
+            "a {}-line offer must be refused: {other:?}",
+            sfu::core::MAX_MEDIA_LINES + 1
+        ),
     }
     assert_eq!(net.core.endpoint_count(), 2);
     let answer_without_offer = net.core.accept_answer(
@@ -211,7 +246,10 @@ fn bad_offers_are_rejected_without_disturbing_the_room() {
         sfu::SdpAnswer::from_sdp_string("v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n")
             .expect("parses"),
     );
-    assert!(matches!(answer_without_offer, Err(SfuError::NoPendingOffer(_))));
+    assert!(matches!(
+        answer_without_offer,
+        Err(SfuError::NoPendingOffer(_))
+    ));
     let before = received_counters(&net, b);
     run_call(&mut net, &[a], SimVideo::Vp8, 10);
     assert!(received_counters(&net, b) > before, "the call goes on");
@@ -223,7 +261,8 @@ fn metrics_count_what_the_bridge_does() {
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
     // Handles are bound when the core is built; build it under the recorder.
-    let mut net = metrics::with_local_recorder(&recorder, || SimNet::new(EndpointConfig::default()));
+    let mut net =
+        metrics::with_local_recorder(&recorder, || SimNet::new(EndpointConfig::default()));
     let a = net.join("room", true, Some(SimVideo::Vp8));
     let _b = net.join("room", false, None);
     assert!(net.connect_all(Duration::from_secs(5)));
@@ -245,7 +284,11 @@ fn metrics_count_what_the_bridge_does() {
     use sfu::metrics::names;
     assert_eq!(value(names::ENDPOINTS), 2.0);
     assert_eq!(value(names::ROOMS), 1.0);
-    assert!(value(names::FORWARDED) >= 40.0, "forwarded {}", value(names::FORWARDED));
+    assert!(
+        value(names::FORWARDED) >= 40.0,
+        "forwarded {}",
+        value(names::FORWARDED)
+    );
     assert!(value(names::PACKETS_IN) > value(names::FORWARDED));
     assert!(value(names::BYTES_OUT) > 30_000.0);
     assert!(value(names::KEYFRAME_REQUESTS) >= 1.0);
@@ -276,8 +319,15 @@ fn simulcast_subscriber_gets_one_layer_under_one_ssrc_and_switches_down() {
     // It starts on whatever layer has a keyframe first and is on the top
     // layer from the next keyframe on (frame 30), for as long as it is sent.
     let counters: Vec<u32> = got.iter().filter_map(|r| r.counter).collect();
-    assert_eq!(counters.len(), got.len(), "every packet carries its counter");
-    assert!(counters.iter().all(|c| c & 0xff_ffff < 30 || c >> 24 == 3), "{counters:x?}");
+    assert_eq!(
+        counters.len(),
+        got.len(),
+        "every packet carries its counter"
+    );
+    assert!(
+        counters.iter().all(|c| c & 0xff_ffff < 30 || c >> 24 == 3),
+        "{counters:x?}"
+    );
     assert!(counters.iter().filter(|c| *c >> 24 == 3).count() >= 55);
     let top_count = got.len();
 
@@ -294,12 +344,25 @@ fn simulcast_subscriber_gets_one_layer_under_one_ssrc_and_switches_down() {
     }
     let got = &net.peers[sub].received;
     let after: Vec<_> = got[top_count..].to_vec();
-    assert!(after.len() > 20, "video continues after the switch: {}", after.len());
-    assert!(after.iter().all(|r| r.counter.map(|c| c >> 24) == Some(2)), "now layer h");
-    assert!(after.iter().all(|r| r.ssrc == got[0].ssrc), "same SSRC across the switch");
+    assert!(
+        after.len() > 20,
+        "video continues after the switch: {}",
+        after.len()
+    );
+    assert!(
+        after.iter().all(|r| r.counter.map(|c| c >> 24) == Some(2)),
+        "now layer h"
+    );
+    assert!(
+        after.iter().all(|r| r.ssrc == got[0].ssrc),
+        "same SSRC across the switch"
+    );
     // Sequence numbers continue without a gap across the switch.
     let seqs: Vec<u64> = got.iter().map(|r| r.seq).collect();
-    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "continuous: {seqs:?}");
+    assert!(
+        seqs.windows(2).all(|w| w[1] == w[0] + 1),
+        "continuous: {seqs:?}"
+    );
 }
 
 #[test]
@@ -321,7 +384,9 @@ fn every_forwarded_packet_leaves_with_the_input_that_caused_it() {
         net.send_audio(p);
     }
     net.run_for(Duration::from_millis(200));
-    let before: Vec<usize> = (0..net.peers.len()).map(|p| received_counters(&net, p)).collect();
+    let before: Vec<usize> = (0..net.peers.len())
+        .map(|p| received_counters(&net, p))
+        .collect();
 
     // One round of media from every publisher, and no time passes: only
     // the inputs themselves drive the bridge.
@@ -397,14 +462,19 @@ fn forged_consent_checks_keep_no_session_and_disturb_no_one() {
         let before = net.peers[a].received.len();
         net.send_video(c, false, SimVideo::Vp8);
         net.exchange();
-        assert!(net.peers[a].received.len() > before, "round {round}: a still gets c's video");
+        assert!(
+            net.peers[a].received.len() > before,
+            "round {round}: a still gets c's video"
+        );
         net.run_for(Duration::from_millis(500));
     }
     let closed: Vec<_> = net
         .events
         .iter()
         .filter_map(|e| match e {
-            CoreEvent::Endpoint(id, sfu::EndpointEvent::Closed(reason)) => Some((*id, reason.clone())),
+            CoreEvent::Endpoint(id, sfu::EndpointEvent::Closed(reason)) => {
+                Some((*id, reason.clone()))
+            }
             _ => None,
         })
         .collect();
@@ -413,5 +483,8 @@ fn forged_consent_checks_keep_no_session_and_disturb_no_one() {
         [(b_id, sfu::CloseReason::ConsentExpired)],
         "b's session expires despite the forged checks; a's and c's genuine checks keep theirs"
     );
-    assert!(net.connected(a) && net.connected(c), "a and c are still in the call");
+    assert!(
+        net.connected(a) && net.connected(c),
+        "a and c are still in the call"
+    );
 }

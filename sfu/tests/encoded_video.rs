@@ -33,7 +33,11 @@ async fn encoded_video_through_the_bridge(codec: VideoCodec) {
     init_tracing();
     let (sfu, _rooms) = start_sfu(EndpointConfig::default());
     let room = format!("encoded-{codec:?}");
-    let Joined { peer: publisher, id: pub_id, .. } = join(
+    let Joined {
+        peer: publisher,
+        id: pub_id,
+        ..
+    } = join(
         &sfu,
         &room,
         "pub",
@@ -41,7 +45,9 @@ async fn encoded_video_through_the_bridge(codec: VideoCodec) {
         None,
     )
     .await;
-    let Joined { peer: subscriber, .. } = join(&sfu, &room, "sub", PeerOptions::receiver(codec), None).await;
+    let Joined {
+        peer: subscriber, ..
+    } = join(&sfu, &room, "sub", PeerOptions::receiver(codec), None).await;
     publisher.wait_connected(CONNECT).await;
     subscriber.wait_connected(CONNECT).await;
     publisher.start_sending();
@@ -135,9 +141,12 @@ async fn lost_packets_of_encoded_frames_are_retransmitted() {
     let bridge = sfu.worker_addrs()[0];
     let proxy = LossyProxy::start_with_seed(bridge, 11).await;
     let to = proxy.addr();
-    let via_proxy: SdpFilter =
-        Arc::new(move |sdp| rewrite_candidates(&sdp, bridge, to));
-    let Joined { peer: publisher, id: pub_id, .. } = join(
+    let via_proxy: SdpFilter = Arc::new(move |sdp| rewrite_candidates(&sdp, bridge, to));
+    let Joined {
+        peer: publisher,
+        id: pub_id,
+        ..
+    } = join(
         &sfu,
         "lossy",
         "pub",
@@ -145,7 +154,9 @@ async fn lost_packets_of_encoded_frames_are_retransmitted() {
         None,
     )
     .await;
-    let Joined { peer: subscriber, .. } = join(
+    let Joined {
+        peer: subscriber, ..
+    } = join(
         &sfu,
         "lossy",
         "sub",

@@ -19,7 +19,9 @@ fn drain(net: &mut SimNet) -> (Tapped, Vec<String>) {
         match ev {
             TapEvent::Packet(p) => {
                 assert_eq!(p.room.as_str(), "room");
-                let e = tracks.entry(p.track.to_string()).or_insert((p.codec, p.kind, Vec::new()));
+                let e = tracks
+                    .entry(p.track.to_string())
+                    .or_insert((p.codec, p.kind, Vec::new()));
                 assert_eq!(e.0, p.codec);
                 if let Some(c) = find_counter(&p.payload) {
                     e.2.push(c);
@@ -51,12 +53,24 @@ fn a_tap_receives_every_published_packet_of_its_room_only() {
         net.run_for(Duration::from_millis(33));
     }
     let (tracks, _) = drain(&mut net);
-    assert_eq!(tracks.len(), 3, "a's audio and video, b's video: {tracks:?}");
+    assert_eq!(
+        tracks.len(),
+        3,
+        "a's audio and video, b's video: {tracks:?}"
+    );
     let codecs: Vec<Codec> = tracks.values().map(|t| t.0).collect();
-    assert!(codecs.contains(&Codec::Vp8) && codecs.contains(&Codec::H264) && codecs.contains(&Codec::Opus));
+    assert!(
+        codecs.contains(&Codec::Vp8)
+            && codecs.contains(&Codec::H264)
+            && codecs.contains(&Codec::Opus)
+    );
     for (track, (codec, kind, counters)) in &tracks {
         assert_eq!(*kind == MediaKind::Audio, *codec == Codec::Opus, "{track}");
-        assert_eq!(counters, &(0..30).collect::<Vec<u32>>(), "{track} gets every packet in order");
+        assert_eq!(
+            counters,
+            &(0..30).collect::<Vec<u32>>(),
+            "{track} gets every packet in order"
+        );
     }
 
     // A publisher leaving is told; removing the tap stops the flow.
@@ -66,5 +80,8 @@ fn a_tap_receives_every_published_packet_of_its_room_only() {
     net.core.remove_tap(&RoomId::from("room"));
     net.send_audio(a);
     net.exchange();
-    assert!(net.core.poll_tap().is_none(), "an untapped room queues nothing");
+    assert!(
+        net.core.poll_tap().is_none(),
+        "an untapped room queues nothing"
+    );
 }

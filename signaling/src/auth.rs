@@ -18,12 +18,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use rand::Rng;
-use sasl::common::Identity;
-use sasl::secret::{Pbkdf2Sha1, Plain as PlainSecret};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use hmac::{Hmac, Mac};
+use rand::Rng;
+use sasl::common::Identity;
+use sasl::secret::{Pbkdf2Sha1, Plain as PlainSecret};
 use sasl::server::mechanisms::Plain;
 use sasl::server::{Mechanism, Response, Validator, ValidatorError};
 use sha1::{Digest, Sha1 as Sha1Hash};
@@ -54,11 +54,17 @@ impl std::fmt::Debug for Accounts {
 impl Accounts {
     /// Accounts from (user, password) pairs. User names are JID
     /// localparts; invalid ones are refused.
-    pub fn new<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Accounts, String> {
+    pub fn new<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Accounts, String> {
         let mut accounts = HashMap::new();
         for (user, password) in pairs {
-            if xmpp_parsers::jid::BareJid::new(&format!("{user}@localhost")).is_err() || user.contains('@') {
-                return Err(format!("account name {user:?} is not a valid JID localpart"));
+            if xmpp_parsers::jid::BareJid::new(&format!("{user}@localhost")).is_err()
+                || user.contains('@')
+            {
+                return Err(format!(
+                    "account name {user:?} is not a valid JID localpart"
+                ));
             }
             let salt: [u8; 16] = rand::thread_rng().gen();
             let scram_sha1 = Pbkdf2Sha1::derive(password, &salt, SCRAM_ITERATIONS)
@@ -186,7 +192,9 @@ impl SaslSession {
     pub fn start(name: MechanismName, accounts: &Arc<Accounts>) -> SaslSession {
         let kind = match name {
             MechanismName::Anonymous => SessionKind::Anonymous,
-            MechanismName::Plain => SessionKind::Plain(Box::new(Plain::new(AccountsRef(accounts.clone())))),
+            MechanismName::Plain => {
+                SessionKind::Plain(Box::new(Plain::new(AccountsRef(accounts.clone()))))
+            }
             MechanismName::ScramSha1 => SessionKind::Scram(ScramServer::new(accounts.clone())),
         };
         SaslSession { kind }
@@ -209,7 +217,9 @@ impl SaslSession {
                     SaslStep::Success(Authenticated::User(user), extra)
                 }
                 Ok(_) => SaslStep::Failure("not-authorized"),
-                Err(sasl::server::MechanismError::ValidatorError(_)) => SaslStep::Failure("not-authorized"),
+                Err(sasl::server::MechanismError::ValidatorError(_)) => {
+                    SaslStep::Failure("not-authorized")
+                }
                 Err(_) => SaslStep::Failure("malformed-request"),
             },
             SessionKind::Scram(scram) => scram.step(data),
@@ -277,7 +287,8 @@ impl ScramServer {
                     return SaslStep::Failure("malformed-request");
                 };
                 let attrs = scram_attrs(text);
-                let (Some(c), Some(r), Some(p)) = (attrs.get("c"), attrs.get("r"), attrs.get("p")) else {
+                let (Some(c), Some(r), Some(p)) = (attrs.get("c"), attrs.get("r"), attrs.get("p"))
+                else {
                     return SaslStep::Failure("malformed-request");
                 };
                 if *c != B64.encode(gs2_header.as_bytes()) || *r != nonce {
@@ -296,7 +307,11 @@ impl ScramServer {
                 if proof.len() != client_signature.len() {
                     return SaslStep::Failure("not-authorized");
                 }
-                let recovered: Vec<u8> = proof.iter().zip(&client_signature).map(|(a, b)| a ^ b).collect();
+                let recovered: Vec<u8> = proof
+                    .iter()
+                    .zip(&client_signature)
+                    .map(|(a, b)| a ^ b)
+                    .collect();
                 if !constant_time_eq(&Sha1Hash::digest(&recovered), &stored_key) {
                     return SaslStep::Failure("not-authorized");
                 }
@@ -323,7 +338,11 @@ impl ScramServer {
         let (Some(user), Some(client_nonce)) = (attrs.get("n"), attrs.get("r")) else {
             return SaslStep::Failure("malformed-request");
         };
-        if attrs.contains_key("m") || client_nonce.is_empty() || client_nonce.len() > 256 || user.len() > 256 {
+        if attrs.contains_key("m")
+            || client_nonce.is_empty()
+            || client_nonce.len() > 256
+            || user.len() > 256
+        {
             return SaslStep::Failure("malformed-request");
         }
         // RFC 5802 §5.1: ',' and '=' in the name are escaped.
@@ -333,8 +352,12 @@ impl ScramServer {
             Some(a) => a.scram_sha1.salt.clone(),
             None => rand::thread_rng().gen::<[u8; 16]>().to_vec(),
         };
-        let server_nonce: String = format!("{}{:032x}", client_nonce, rand::thread_rng().gen::<u128>());
-        let server_first = format!("r={server_nonce},s={},i={SCRAM_ITERATIONS}", B64.encode(&salt));
+        let server_nonce: String =
+            format!("{}{:032x}", client_nonce, rand::thread_rng().gen::<u128>());
+        let server_first = format!(
+            "r={server_nonce},s={},i={SCRAM_ITERATIONS}",
+            B64.encode(&salt)
+        );
         self.state = ScramState::Challenged {
             gs2_header: gs2_header.to_string(),
             client_first_bare: bare.to_string(),
@@ -367,9 +390,15 @@ mod tests {
             SaslStep::Success(Authenticated::User("alice".into()), vec![])
         );
         let mut s = SaslSession::start(MechanismName::Plain, &accounts);
-        assert_eq!(s.step(b"\0alice\0wrong"), SaslStep::Failure("not-authorized"));
+        assert_eq!(
+            s.step(b"\0alice\0wrong"),
+            SaslStep::Failure("not-authorized")
+        );
         let mut s = SaslSession::start(MechanismName::Plain, &accounts);
-        assert_eq!(s.step(b"\0mallory\0secret"), SaslStep::Failure("not-authorized"));
+        assert_eq!(
+            s.step(b"\0mallory\0secret"),
+            SaslStep::Failure("not-authorized")
+        );
         let mut s = SaslSession::start(MechanismName::Plain, &accounts);
         assert_eq!(s.step(b"garbage"), SaslStep::Failure("malformed-request"));
     }
@@ -417,7 +446,8 @@ mod tests {
         let accounts = Arc::new(Accounts::default());
         let mut a = SaslSession::start(MechanismName::Anonymous, &accounts);
         let mut b = SaslSession::start(MechanismName::Anonymous, &accounts);
-        let (SaslStep::Success(x, _), SaslStep::Success(y, _)) = (a.step(b""), b.step(b"trace")) else {
+        let (SaslStep::Success(x, _), SaslStep::Success(y, _)) = (a.step(b""), b.step(b"trace"))
+        else {
             panic!("anonymous refused")
         };
         assert_ne!(x, y);

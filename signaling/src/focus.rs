@@ -31,8 +31,8 @@ use xmpp_parsers::jid::{BareJid, FullJid, Jid};
 use xmpp_parsers::jingle::Action;
 
 use crate::jingle_sdp::{
-    jingle_to_session, jingle_transports, sdp_to_session, session_to_jingle,
-    session_to_sdp, Content, JingleHeader, MappingError, Role, Senders, Session, Setup, Transport,
+    jingle_to_session, jingle_transports, sdp_to_session, session_to_jingle, session_to_sdp,
+    Content, JingleHeader, MappingError, Role, Senders, Session, Setup, Transport,
 };
 use crate::stanza::*;
 
@@ -90,9 +90,18 @@ enum CallState {
 #[derive(Debug)]
 enum Pending {
     /// content-remove sent (IQ id); then maybe a content-add.
-    Remove { iq: String, offer: Session, removed: Vec<String>, added: Vec<OutgoingTrack> },
+    Remove {
+        iq: String,
+        offer: Session,
+        removed: Vec<String>,
+        added: Vec<OutgoingTrack>,
+    },
     /// content-add sent (IQ id); waiting for content-accept.
-    Add { iq: String, offer: Session, added: Vec<String> },
+    Add {
+        iq: String,
+        offer: Session,
+        added: Vec<String>,
+    },
 }
 
 #[derive(Debug)]
@@ -126,7 +135,9 @@ pub struct FocusLimits {
 
 impl Default for FocusLimits {
     fn default() -> Self {
-        FocusLimits { max_queued_offers: 64 }
+        FocusLimits {
+            max_queued_offers: 64,
+        }
     }
 }
 
@@ -141,7 +152,11 @@ pub struct Focus {
     out: VecDeque<FocusOutput>,
 }
 
-fn jingle_error(condition: &'static str, kind: ErrorType, app: Option<&'static str>) -> StanzaError {
+fn jingle_error(
+    condition: &'static str,
+    kind: ErrorType,
+    app: Option<&'static str>,
+) -> StanzaError {
     let e = StanzaError::new(kind, condition);
     match app {
         Some(a) => e.with_app(NS_JINGLE_ERRORS, a),
@@ -159,9 +174,11 @@ fn out_of_order() -> StanzaError {
 
 fn mapping_error(e: &MappingError) -> StanzaError {
     match e {
-        MappingError::InvalidValue("jingle action") => {
-            jingle_error("feature-not-implemented", ErrorType::Cancel, Some("unsupported-info"))
-        }
+        MappingError::InvalidValue("jingle action") => jingle_error(
+            "feature-not-implemented",
+            ErrorType::Cancel,
+            Some("unsupported-info"),
+        ),
         other => StanzaError::bad_request(other.to_string()),
     }
 }
@@ -198,7 +215,9 @@ impl Focus {
 
     /// The endpoint of `participant`'s call in `room`, once created.
     pub fn endpoint_of(&self, room: &BareJid, participant: &FullJid) -> Option<EndpointId> {
-        let id = self.by_participant.get(&(room.clone(), participant.clone()))?;
+        let id = self
+            .by_participant
+            .get(&(room.clone(), participant.clone()))?;
         self.calls.get(id)?.endpoint
     }
 
@@ -223,7 +242,11 @@ impl Focus {
     pub fn jingle(&mut self, room: &BareJid, nick: &str, from: &FullJid, iq: &Element) {
         let room_str = room.to_string();
         let Some(jingle) = iq_payload(iq).filter(|p| p.is("jingle", NS_JINGLE)) else {
-            self.send(error_reply(iq, &room_str, &StanzaError::bad_request("expected one <jingle/>")));
+            self.send(error_reply(
+                iq,
+                &room_str,
+                &StanzaError::bad_request("expected one <jingle/>"),
+            ));
             return;
         };
         let header = match JingleHeader::from_element(jingle) {
@@ -262,17 +285,26 @@ impl Focus {
                 if jingle.children().next().is_none() {
                     self.send(iq_result(iq, &room_str));
                 } else {
-                    let e = jingle_error("feature-not-implemented", ErrorType::Modify, Some("unsupported-info"));
+                    let e = jingle_error(
+                        "feature-not-implemented",
+                        ErrorType::Modify,
+                        Some("unsupported-info"),
+                    );
                     self.send(error_reply(iq, &room_str, &e));
                 }
             }
             // session-accept, content-add, ... from the participant: the
             // participant is always the initiator and never answers itself.
-            Action::SessionAccept | Action::ContentAdd | Action::ContentRemove | Action::ContentModify => {
-                self.send(error_reply(iq, &room_str, &out_of_order()))
-            }
+            Action::SessionAccept
+            | Action::ContentAdd
+            | Action::ContentRemove
+            | Action::ContentModify => self.send(error_reply(iq, &room_str, &out_of_order())),
             _ => {
-                let e = jingle_error("feature-not-implemented", ErrorType::Cancel, Some("unsupported-info"));
+                let e = jingle_error(
+                    "feature-not-implemented",
+                    ErrorType::Cancel,
+                    Some("unsupported-info"),
+                );
                 self.send(error_reply(iq, &room_str, &e));
             }
         }
@@ -293,12 +325,18 @@ impl Focus {
             Err(e) => return self.send(error_reply(iq, &room_str, &mapping_error(&e))),
         };
         if session.contents.is_empty() {
-            return self.send(error_reply(iq, &room_str, &StanzaError::bad_request("no contents")));
+            return self.send(error_reply(
+                iq,
+                &room_str,
+                &StanzaError::bad_request("no contents"),
+            ));
         }
         if session.bundle.is_empty() {
             session.bundle = session.contents.iter().map(|c| c.name.clone()).collect();
         }
-        let Some(transport) = session.contents.first().map(|c| c.transport.clone()) else { return };
+        let Some(transport) = session.contents.first().map(|c| c.transport.clone()) else {
+            return;
+        };
         if transport.ufrag.is_none() || transport.pwd.is_none() || transport.fingerprint.is_none() {
             return self.send(error_reply(
                 iq,
@@ -313,7 +351,11 @@ impl Focus {
         let offer = match SdpOffer::from_sdp_string(&sdp) {
             Ok(o) => o,
             Err(e) => {
-                return self.send(error_reply(iq, &room_str, &StanzaError::bad_request(format!("offer: {e}"))))
+                return self.send(error_reply(
+                    iq,
+                    &room_str,
+                    &StanzaError::bad_request(format!("offer: {e}")),
+                ))
             }
         };
         self.send(iq_result(iq, &room_str));
@@ -353,7 +395,8 @@ impl Focus {
         let Some(c) = self.calls.get_mut(&call) else {
             // The participant left while the endpoint was being made.
             if let Ok((endpoint, _)) = result {
-                self.out.push_back(FocusOutput::Media(MediaCommand::Close { endpoint }));
+                self.out
+                    .push_back(FocusOutput::Media(MediaCommand::Close { endpoint }));
             }
             return;
         };
@@ -381,8 +424,10 @@ impl Focus {
             if let Some(acc) = accept.contents.iter().find(|a| a.name == offered.name) {
                 let mut mine = offered.clone();
                 mine.senders = acc.senders;
-                mine.codecs.retain(|pt| acc.codecs.iter().any(|a| a.id == pt.id));
-                mine.hdrexts.retain(|h| acc.hdrexts.iter().any(|a| a.id == h.id));
+                mine.codecs
+                    .retain(|pt| acc.codecs.iter().any(|a| a.id == pt.id));
+                mine.hdrexts
+                    .retain(|h| acc.hdrexts.iter().any(|a| a.id == h.id));
                 c.answer_view.insert(mine.name.clone(), mine);
             }
         }
@@ -393,7 +438,13 @@ impl Focus {
             // offerer sends with the first codec of the answer: keep the
             // participant's preference (the order it offered them in).
             if let Some(offered) = c.offer.contents.iter().find(|o| o.name == content.name) {
-                let rank = |id: u8| offered.codecs.iter().position(|pt| pt.id == id).unwrap_or(usize::MAX);
+                let rank = |id: u8| {
+                    offered
+                        .codecs
+                        .iter()
+                        .position(|pt| pt.id == id)
+                        .unwrap_or(usize::MAX)
+                };
                 content.codecs.sort_by_key(|pt| rank(pt.id));
             }
         }
@@ -428,13 +479,27 @@ impl Focus {
 
     /// An event of the media plane about one endpoint.
     pub fn media_event(&mut self, endpoint: EndpointId, event: EndpointEvent) {
-        let Some(&call) = self.by_endpoint.get(&endpoint) else { return };
+        let Some(&call) = self.by_endpoint.get(&endpoint) else {
+            return;
+        };
         match event {
             EndpointEvent::Connected => tracing::info!(call, %endpoint, "media connected"),
-            EndpointEvent::Offer { offer, added, removed } => {
-                let Some(c) = self.calls.get_mut(&call) else { return };
+            EndpointEvent::Offer {
+                offer,
+                added,
+                removed,
+            } => {
+                let Some(c) = self.calls.get_mut(&call) else {
+                    return;
+                };
                 if c.queued.len() >= self.limits.max_queued_offers {
-                    self.end_call(call, Some(("failed-application", "the participant stopped answering".into())));
+                    self.end_call(
+                        call,
+                        Some((
+                            "failed-application",
+                            "the participant stopped answering".into(),
+                        )),
+                    );
                     return;
                 }
                 c.queued.push_back((offer, added, removed));
@@ -443,9 +508,16 @@ impl Focus {
             EndpointEvent::Closed(reason) => {
                 let (condition, text) = match reason {
                     CloseReason::Requested => ("success", "closed".to_string()),
-                    CloseReason::ConsentExpired => ("connectivity-error", "ICE consent expired".to_string()),
-                    CloseReason::ConnectTimeout => ("connectivity-error", "ICE/DTLS did not complete".to_string()),
-                    CloseReason::IceDisconnected => ("connectivity-error", "ICE disconnected".to_string()),
+                    CloseReason::ConsentExpired => {
+                        ("connectivity-error", "ICE consent expired".to_string())
+                    }
+                    CloseReason::ConnectTimeout => (
+                        "connectivity-error",
+                        "ICE/DTLS did not complete".to_string(),
+                    ),
+                    CloseReason::IceDisconnected => {
+                        ("connectivity-error", "ICE disconnected".to_string())
+                    }
                     CloseReason::Failed(e) => ("failed-transport", e),
                 };
                 // The endpoint is already gone: do not ask to close it.
@@ -460,11 +532,15 @@ impl Focus {
 
     /// Start the next queued media-plane offer if nothing is in flight.
     fn next_queued(&mut self, call: CallId) {
-        let Some(c) = self.calls.get_mut(&call) else { return };
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
         if c.state != CallState::Active || c.pending.is_some() {
             return;
         }
-        let Some((offer, added, removed)) = c.queued.pop_front() else { return };
+        let Some((offer, added, removed)) = c.queued.pop_front() else {
+            return;
+        };
         let session = match sdp_to_session(&offer.to_sdp_string(), Role::Responder) {
             Ok(s) => s,
             Err(e) => {
@@ -473,7 +549,10 @@ impl Focus {
                 return;
             }
         };
-        let removed: Vec<String> = removed.into_iter().filter(|m| c.announced.contains(m)).collect();
+        let removed: Vec<String> = removed
+            .into_iter()
+            .filter(|m| c.announced.contains(m))
+            .collect();
         if !removed.is_empty() {
             self.send_remove(call, session, removed, added);
         } else if !added.is_empty() {
@@ -483,9 +562,17 @@ impl Focus {
         }
     }
 
-    fn send_remove(&mut self, call: CallId, offer: Session, removed: Vec<String>, added: Vec<OutgoingTrack>) {
+    fn send_remove(
+        &mut self,
+        call: CallId,
+        offer: Session,
+        removed: Vec<String>,
+        added: Vec<OutgoingTrack>,
+    ) {
         let iq = self.iq_id();
-        let Some(c) = self.calls.get_mut(&call) else { return };
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
         let mut jingle = Element::builder("jingle", NS_JINGLE)
             .attr(nc!("action"), "content-remove")
             .attr(nc!("sid"), c.sid.clone());
@@ -498,7 +585,12 @@ impl Focus {
             );
         }
         let stanza = iq_set(&c.room.to_string(), &c.participant, &iq, jingle.build());
-        c.pending = Some(Pending::Remove { iq, offer, removed, added });
+        c.pending = Some(Pending::Remove {
+            iq,
+            offer,
+            removed,
+            added,
+        });
         self.send(stanza);
     }
 
@@ -507,7 +599,9 @@ impl Focus {
         let names: Vec<String> = added.iter().map(|t| t.mid.clone()).collect();
         let mut contents = Vec::new();
         for t in &added {
-            let Some(content) = offer.contents.iter().find(|x| x.name == t.mid) else { continue };
+            let Some(content) = offer.contents.iter().find(|x| x.name == t.mid) else {
+                continue;
+            };
             let mut content = content.clone();
             content.creator = Role::Responder;
             let owner = self.owner_of(t.source.publisher);
@@ -516,7 +610,9 @@ impl Focus {
             }
             contents.push(content);
         }
-        let Some(c) = self.calls.get_mut(&call) else { return };
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
         if contents.is_empty() {
             // Nothing announceable (the tracks went away meanwhile).
             return self.answer_media(call, &offer);
@@ -536,7 +632,11 @@ impl Focus {
         match session_to_jingle(&header, &session) {
             Ok(jingle) => {
                 let stanza = iq_set(&c.room.to_string(), &c.participant, &iq, jingle);
-                c.pending = Some(Pending::Add { iq, offer, added: names });
+                c.pending = Some(Pending::Add {
+                    iq,
+                    offer,
+                    added: names,
+                });
                 self.send(stanza);
             }
             Err(e) => {
@@ -548,16 +648,28 @@ impl Focus {
 
     /// The participant answered one of the focus's IQs.
     pub fn iq_response(&mut self, room: &BareJid, from: &FullJid, iq: &Element) {
-        let Some(&call) = self.by_participant.get(&(room.clone(), from.clone())) else { return };
+        let Some(&call) = self.by_participant.get(&(room.clone(), from.clone())) else {
+            return;
+        };
         let Some(id) = iq.attr("id") else { return };
         let ok = iq.attr("type") == Some("result");
-        let Some(c) = self.calls.get_mut(&call) else { return };
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
         match &c.pending {
             Some(Pending::Remove { iq: pending, .. }) if pending == id => {
                 if !ok {
                     tracing::info!(call, "participant refused content-remove; removing anyway");
                 }
-                let Some(Pending::Remove { offer, removed, added, .. }) = c.pending.take() else { return };
+                let Some(Pending::Remove {
+                    offer,
+                    removed,
+                    added,
+                    ..
+                }) = c.pending.take()
+                else {
+                    return;
+                };
                 for name in &removed {
                     if let Some(v) = c.answer_view.get_mut(name) {
                         v.senders = Senders::None;
@@ -571,14 +683,19 @@ impl Focus {
             }
             Some(Pending::Add { iq: pending, .. }) if pending == id && !ok => {
                 tracing::info!(call, "participant refused content-add");
-                self.end_call(call, Some(("failed-application", "content-add refused".into())));
+                self.end_call(
+                    call,
+                    Some(("failed-application", "content-add refused".into())),
+                );
             }
             _ => {}
         }
     }
 
     fn content_accept(&mut self, call: CallId, iq: &Element, jingle: &Element) {
-        let Some(c) = self.calls.get_mut(&call) else { return };
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
         let room = c.room.to_string();
         let Some(Pending::Add { added, .. }) = &c.pending else {
             return self.send(error_reply(iq, &room, &out_of_order()));
@@ -594,7 +711,9 @@ impl Focus {
                 &StanzaError::bad_request("content-accept names a content that was not added"),
             ));
         }
-        let Some(Pending::Add { offer, .. }) = c.pending.take() else { return };
+        let Some(Pending::Add { offer, .. }) = c.pending.take() else {
+            return;
+        };
         for content in session.contents {
             c.answer_view.insert(content.name.clone(), content);
         }
@@ -605,7 +724,9 @@ impl Focus {
     /// Write the participant's whole answer to the media plane's `offer`
     /// and hand it over; then start the next queued change.
     fn answer_media(&mut self, call: CallId, offer: &Session) {
-        let Some(c) = self.calls.get_mut(&call) else { return };
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
         let Some(endpoint) = c.endpoint else { return };
         let mut transport = c.transport.clone();
         transport.candidates.clear();
@@ -641,7 +762,10 @@ impl Focus {
             .and_then(|sdp| SdpAnswer::from_sdp_string(&sdp).map_err(|e| e.to_string()));
         match answer {
             Ok(answer) => {
-                self.out.push_back(FocusOutput::Media(MediaCommand::Answer { endpoint, answer }));
+                self.out.push_back(FocusOutput::Media(MediaCommand::Answer {
+                    endpoint,
+                    answer,
+                }));
                 self.next_queued(call);
             }
             Err(e) => {
@@ -654,15 +778,28 @@ impl Focus {
     /// A message to the room with an XEP-0353 `<propose/>`: answer
     /// `<proceed/>` from the room.
     pub fn propose(&mut self, room: &BareJid, from: &FullJid, message: &Element) -> bool {
-        let Some(propose) = message.get_child("propose", NS_JMI) else { return false };
-        let Some(id) = propose.attr("id").filter(|id| !id.is_empty() && id.len() <= 256) else {
-            self.send(error_reply(message, &room.to_string(), &StanzaError::bad_request("propose needs an id")));
+        let Some(propose) = message.get_child("propose", NS_JMI) else {
+            return false;
+        };
+        let Some(id) = propose
+            .attr("id")
+            .filter(|id| !id.is_empty() && id.len() <= 256)
+        else {
+            self.send(error_reply(
+                message,
+                &room.to_string(),
+                &StanzaError::bad_request("propose needs an id"),
+            ));
             return true;
         };
         let proceed = Element::builder("message", NS_CLIENT)
             .attr(nc!("from"), room.to_string())
             .attr(nc!("to"), from.to_string())
-            .append(Element::builder("proceed", NS_JMI).attr(nc!("id"), id).build())
+            .append(
+                Element::builder("proceed", NS_JMI)
+                    .attr(nc!("id"), id)
+                    .build(),
+            )
             .build();
         self.send(proceed);
         true
@@ -670,7 +807,10 @@ impl Focus {
 
     /// `participant` left `room` (or its stream ended): its call ends.
     pub fn left(&mut self, room: &BareJid, participant: &FullJid) {
-        if let Some(&call) = self.by_participant.get(&(room.clone(), participant.clone())) {
+        if let Some(&call) = self
+            .by_participant
+            .get(&(room.clone(), participant.clone()))
+        {
             self.end_call(call, Some(("gone", "left the room".into())));
         }
     }
@@ -678,11 +818,15 @@ impl Focus {
     /// End a call: close its endpoint and, when `reason` is given, tell
     /// the participant with session-terminate.
     fn end_call(&mut self, call: CallId, reason: Option<(&'static str, String)>) {
-        let Some(c) = self.calls.remove(&call) else { return };
-        self.by_participant.remove(&(c.room.clone(), c.participant.clone()));
+        let Some(c) = self.calls.remove(&call) else {
+            return;
+        };
+        self.by_participant
+            .remove(&(c.room.clone(), c.participant.clone()));
         if let Some(endpoint) = c.endpoint {
             self.by_endpoint.remove(&endpoint);
-            self.out.push_back(FocusOutput::Media(MediaCommand::Close { endpoint }));
+            self.out
+                .push_back(FocusOutput::Media(MediaCommand::Close { endpoint }));
         }
         tracing::info!(call, room = %c.room, nick = %c.nick, reason = ?reason, "call ended");
         if let Some((condition, text)) = reason {

@@ -24,8 +24,8 @@
 //! accounts storage beyond the configuration, server-to-server federation,
 //! and the XEP-0114 component mode.
 
-pub mod call;
 pub mod auth;
+pub mod call;
 pub mod focus;
 pub mod jingle_sdp;
 pub mod muc;

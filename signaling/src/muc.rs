@@ -189,7 +189,10 @@ impl Muc {
 
     /// The occupants of `room`, in join order.
     pub fn occupants(&self, room: &BareJid) -> &[Occupant] {
-        self.rooms.get(room).map(|r| r.occupants.as_slice()).unwrap_or(&[])
+        self.rooms
+            .get(room)
+            .map(|r| r.occupants.as_slice())
+            .unwrap_or(&[])
     }
 
     /// The subject of `room` (empty if none was set); `None` if there is
@@ -200,7 +203,11 @@ impl Muc {
 
     /// The occupant of `room` whose real JID is `jid`.
     pub fn occupant(&self, room: &BareJid, jid: &FullJid) -> Option<&Occupant> {
-        self.rooms.get(room)?.occupants.iter().find(|o| &o.jid == jid)
+        self.rooms
+            .get(room)?
+            .occupants
+            .iter()
+            .find(|o| &o.jid == jid)
     }
 
     /// A presence addressed to the service's domain.
@@ -214,7 +221,8 @@ impl Muc {
             out.push(MucEvent::Send(error_reply(
                 el,
                 to.as_str(),
-                &StanzaError::new(ErrorType::Modify, "jid-malformed").with_text("join with room@service/nick"),
+                &StanzaError::new(ErrorType::Modify, "jid-malformed")
+                    .with_text("join with room@service/nick"),
             )));
             return;
         };
@@ -225,7 +233,14 @@ impl Muc {
         }
     }
 
-    fn available(&mut self, from: &FullJid, room_jid: &BareJid, nick: &str, el: &Element, out: &mut Vec<MucEvent>) {
+    fn available(
+        &mut self,
+        from: &FullJid,
+        room_jid: &BareJid,
+        nick: &str,
+        el: &Element,
+        out: &mut Vec<MucEvent>,
+    ) {
         let occupant_jid = format!("{room_jid}/{nick}");
         let payloads: Vec<Element> = el
             .children()
@@ -241,7 +256,8 @@ impl Muc {
                 if me.nick != nick {
                     return refuse(
                         out,
-                        StanzaError::new(ErrorType::Modify, "not-acceptable").with_text("nick changes are not supported"),
+                        StanzaError::new(ErrorType::Modify, "not-acceptable")
+                            .with_text("nick changes are not supported"),
                     );
                 }
                 // A presence update: broadcast it.
@@ -253,7 +269,8 @@ impl Muc {
             if room.occupants.iter().any(|o| o.nick == nick) {
                 return refuse(
                     out,
-                    StanzaError::new(ErrorType::Cancel, "conflict").with_text("that nickname is taken"),
+                    StanzaError::new(ErrorType::Cancel, "conflict")
+                        .with_text("that nickname is taken"),
                 );
             }
             if let Some(pw) = &room.password {
@@ -264,14 +281,16 @@ impl Muc {
                 if given.as_deref() != Some(pw.as_str()) {
                     return refuse(
                         out,
-                        StanzaError::new(ErrorType::Auth, "not-authorized").with_text("this room needs a password"),
+                        StanzaError::new(ErrorType::Auth, "not-authorized")
+                            .with_text("this room needs a password"),
                     );
                 }
             }
             if room.occupants.len() >= self.limits.max_occupants {
                 return refuse(
                     out,
-                    StanzaError::new(ErrorType::Wait, "service-unavailable").with_text("the room is full"),
+                    StanzaError::new(ErrorType::Wait, "service-unavailable")
+                        .with_text("the room is full"),
                 );
             }
         } else {
@@ -283,7 +302,8 @@ impl Muc {
             if self.rooms.len() >= self.limits.max_rooms {
                 return refuse(
                     out,
-                    StanzaError::new(ErrorType::Wait, "resource-constraint").with_text("too many rooms"),
+                    StanzaError::new(ErrorType::Wait, "resource-constraint")
+                        .with_text("too many rooms"),
                 );
             }
             let password = el
@@ -301,18 +321,31 @@ impl Muc {
                 },
             );
         }
-        let Some(room) = self.rooms.get_mut(room_jid) else { return };
+        let Some(room) = self.rooms.get_mut(room_jid) else {
+            return;
+        };
         let created = room.occupants.is_empty();
         let me = Occupant {
             nick: nick.to_string(),
             jid: from.clone(),
-            role: if created { MucRole::Moderator } else { MucRole::Participant },
+            role: if created {
+                MucRole::Moderator
+            } else {
+                MucRole::Participant
+            },
             owner: created,
             payloads,
         };
         // Everyone already there, to the newcomer.
         for o in &room.occupants {
-            out.push(MucEvent::Send(occupant_presence(room_jid, o, from, me.role == MucRole::Moderator, &[], false)));
+            out.push(MucEvent::Send(occupant_presence(
+                room_jid,
+                o,
+                from,
+                me.role == MucRole::Moderator,
+                &[],
+                false,
+            )));
         }
         room.occupants.push(me.clone());
         let mut own_codes = vec![110];
@@ -332,7 +365,11 @@ impl Muc {
             .attr(nc!("type"), "groupchat")
             .attr(nc!("from"), room_jid.to_string())
             .attr(nc!("to"), from.to_string())
-            .append(Element::builder("subject", NS_CLIENT).append(room.subject.clone()).build())
+            .append(
+                Element::builder("subject", NS_CLIENT)
+                    .append(room.subject.clone())
+                    .build(),
+            )
             .build();
         out.push(MucEvent::Send(subject));
         out.push(MucEvent::Joined {
@@ -349,17 +386,31 @@ impl Muc {
 
     /// Remove `jid` from `room_jid`, telling everyone (and it) with the
     /// given extra status codes.
-    fn remove(&mut self, room_jid: &BareJid, jid: &FullJid, codes: &[u16], status: Option<String>, out: &mut Vec<MucEvent>) {
-        let Some(room) = self.rooms.get_mut(room_jid) else { return };
-        let Some(pos) = room.occupants.iter().position(|o| &o.jid == jid) else { return };
+    fn remove(
+        &mut self,
+        room_jid: &BareJid,
+        jid: &FullJid,
+        codes: &[u16],
+        status: Option<String>,
+        out: &mut Vec<MucEvent>,
+    ) {
+        let Some(room) = self.rooms.get_mut(room_jid) else {
+            return;
+        };
+        let Some(pos) = room.occupants.iter().position(|o| &o.jid == jid) else {
+            return;
+        };
         let mut gone = room.occupants.remove(pos);
         gone.payloads.clear();
         if let Some(s) = status {
-            gone.payloads.push(Element::builder("status", NS_CLIENT).append(s).build());
+            gone.payloads
+                .push(Element::builder("status", NS_CLIENT).append(s).build());
         }
         let mut own = vec![110];
         own.extend_from_slice(codes);
-        out.push(MucEvent::Send(occupant_presence(room_jid, &gone, &gone.jid, false, &own, true)));
+        out.push(MucEvent::Send(occupant_presence(
+            room_jid, &gone, &gone.jid, false, &own, true,
+        )));
         for o in &room.occupants {
             out.push(MucEvent::Send(occupant_presence(
                 room_jid,
@@ -401,14 +452,17 @@ impl Muc {
         }
         let room_jid = to.to_bare();
         let reply_from = to.to_string();
-        let refuse = |out: &mut Vec<MucEvent>, err: StanzaError| out.push(MucEvent::Send(error_reply(el, &reply_from, &err)));
+        let refuse = |out: &mut Vec<MucEvent>, err: StanzaError| {
+            out.push(MucEvent::Send(error_reply(el, &reply_from, &err)))
+        };
         let Some(room) = self.rooms.get_mut(&room_jid) else {
             return refuse(out, StanzaError::new(ErrorType::Cancel, "item-not-found"));
         };
         let Some(sender) = room.occupants.iter().find(|o| &o.jid == from).cloned() else {
             return refuse(
                 out,
-                StanzaError::new(ErrorType::Modify, "not-acceptable").with_text("join the room first"),
+                StanzaError::new(ErrorType::Modify, "not-acceptable")
+                    .with_text("join the room first"),
             );
         };
         let sender_addr = format!("{room_jid}/{}", sender.nick);
@@ -421,35 +475,56 @@ impl Muc {
             return;
         }
         if el.attr("type") != Some("groupchat") {
-            return refuse(out, StanzaError::new(ErrorType::Modify, "bad-request").with_text("use type='groupchat'"));
+            return refuse(
+                out,
+                StanzaError::new(ErrorType::Modify, "bad-request")
+                    .with_text("use type='groupchat'"),
+            );
         }
         if let Some(subject) = el.get_child("subject", NS_CLIENT) {
             if sender.role != MucRole::Moderator {
                 return refuse(
                     out,
-                    StanzaError::new(ErrorType::Auth, "forbidden").with_text("only moderators set the subject"),
+                    StanzaError::new(ErrorType::Auth, "forbidden")
+                        .with_text("only moderators set the subject"),
                 );
             }
             let text = subject.text();
             if text.len() > self.limits.max_subject_bytes {
-                return refuse(out, StanzaError::new(ErrorType::Modify, "not-acceptable").with_text("subject too long"));
+                return refuse(
+                    out,
+                    StanzaError::new(ErrorType::Modify, "not-acceptable")
+                        .with_text("subject too long"),
+                );
             }
             room.subject = text;
         }
-        let body = el.get_child("body", NS_CLIENT).map(|b| b.text()).unwrap_or_default();
+        let body = el
+            .get_child("body", NS_CLIENT)
+            .map(|b| b.text())
+            .unwrap_or_default();
         match record_command(&body) {
             None => {}
             Some(Err(())) => {
-                return refuse(out, StanzaError::bad_request("use /record start or /record stop"));
+                return refuse(
+                    out,
+                    StanzaError::bad_request("use /record start or /record stop"),
+                );
             }
             Some(Ok(_)) if sender.role != MucRole::Moderator => {
                 return refuse(
                     out,
-                    StanzaError::new(ErrorType::Auth, "forbidden").with_text("only moderators may start or stop recording"),
+                    StanzaError::new(ErrorType::Auth, "forbidden")
+                        .with_text("only moderators may start or stop recording"),
                 );
             }
             Some(Ok(start)) => {
-                out.push(MucEvent::Record { room: room_jid, nick: sender.nick, jid: sender.jid, start });
+                out.push(MucEvent::Record {
+                    room: room_jid,
+                    nick: sender.nick,
+                    jid: sender.jid,
+                    start,
+                });
                 return;
             }
         }
@@ -467,24 +542,50 @@ impl Muc {
             return; // results and errors to a room: nothing asked for them
         }
         let Some(payload) = iq_payload(el) else {
-            out.push(MucEvent::Send(error_reply(el, &answering, &StanzaError::bad_request("one payload per IQ"))));
+            out.push(MucEvent::Send(error_reply(
+                el,
+                &answering,
+                &StanzaError::bad_request("one payload per IQ"),
+            )));
             return;
         };
         let room_jid = to.to_bare();
         let is_service = to.node().is_none();
         if kind == "get" && payload.is("query", NS_DISCO_INFO) && to.resource().is_none() {
             let info = if is_service {
-                disco_info("conference", "text", "Confab conferences", &[NS_MUC, NS_DISCO_INFO, NS_DISCO_ITEMS])
+                disco_info(
+                    "conference",
+                    "text",
+                    "Confab conferences",
+                    &[NS_MUC, NS_DISCO_INFO, NS_DISCO_ITEMS],
+                )
             } else if let Some(room) = self.rooms.get(&room_jid) {
-                let secured = if room.password.is_some() { "muc_passwordprotected" } else { "muc_unsecured" };
+                let secured = if room.password.is_some() {
+                    "muc_passwordprotected"
+                } else {
+                    "muc_unsecured"
+                };
                 disco_info(
                     "conference",
                     "text",
                     room_jid.node().map(|n| n.as_str()).unwrap_or(""),
-                    &[NS_MUC, NS_DISCO_INFO, secured, "muc_semianonymous", "muc_temporary", "muc_open", NS_JINGLE, NS_JMI],
+                    &[
+                        NS_MUC,
+                        NS_DISCO_INFO,
+                        secured,
+                        "muc_semianonymous",
+                        "muc_temporary",
+                        "muc_open",
+                        NS_JINGLE,
+                        NS_JMI,
+                    ],
                 )
             } else {
-                out.push(MucEvent::Send(error_reply(el, &answering, &StanzaError::new(ErrorType::Cancel, "item-not-found"))));
+                out.push(MucEvent::Send(error_reply(
+                    el,
+                    &answering,
+                    &StanzaError::new(ErrorType::Cancel, "item-not-found"),
+                )));
                 return;
             };
             out.push(MucEvent::Send(iq_result_with(el, &answering, Some(info))));
@@ -494,13 +595,25 @@ impl Muc {
             let mut q = Element::builder("query", NS_DISCO_ITEMS);
             if is_service {
                 for jid in self.rooms.keys().take(1000) {
-                    q = q.append(Element::builder("item", NS_DISCO_ITEMS).attr(nc!("jid"), jid.to_string()).build());
+                    q = q.append(
+                        Element::builder("item", NS_DISCO_ITEMS)
+                            .attr(nc!("jid"), jid.to_string())
+                            .build(),
+                    );
                 }
             }
-            out.push(MucEvent::Send(iq_result_with(el, &answering, Some(q.build()))));
+            out.push(MucEvent::Send(iq_result_with(
+                el,
+                &answering,
+                Some(q.build()),
+            )));
             return;
         }
-        if kind == "set" && payload.is("query", NS_MUC_ADMIN) && !is_service && to.resource().is_none() {
+        if kind == "set"
+            && payload.is("query", NS_MUC_ADMIN)
+            && !is_service
+            && to.resource().is_none()
+        {
             self.admin(from, &room_jid, el, payload, out);
             return;
         }
@@ -508,9 +621,18 @@ impl Muc {
         out.push(MucEvent::Send(error_reply(el, &answering, &err)));
     }
 
-    fn admin(&mut self, from: &FullJid, room_jid: &BareJid, el: &Element, query: &Element, out: &mut Vec<MucEvent>) {
+    fn admin(
+        &mut self,
+        from: &FullJid,
+        room_jid: &BareJid,
+        el: &Element,
+        query: &Element,
+        out: &mut Vec<MucEvent>,
+    ) {
         let answering = room_jid.to_string();
-        let refuse = |out: &mut Vec<MucEvent>, err: StanzaError| out.push(MucEvent::Send(error_reply(el, &answering, &err)));
+        let refuse = |out: &mut Vec<MucEvent>, err: StanzaError| {
+            out.push(MucEvent::Send(error_reply(el, &answering, &err)))
+        };
         let Some(room) = self.rooms.get(room_jid) else {
             return refuse(out, StanzaError::new(ErrorType::Cancel, "item-not-found"));
         };
@@ -524,11 +646,16 @@ impl Muc {
         if item.attr("role") != Some("none") {
             return refuse(
                 out,
-                StanzaError::new(ErrorType::Cancel, "feature-not-implemented").with_text("only kicking (role='none') is supported"),
+                StanzaError::new(ErrorType::Cancel, "feature-not-implemented")
+                    .with_text("only kicking (role='none') is supported"),
             );
         }
         if actor.role != MucRole::Moderator {
-            return refuse(out, StanzaError::new(ErrorType::Auth, "forbidden").with_text("only moderators may kick"));
+            return refuse(
+                out,
+                StanzaError::new(ErrorType::Auth, "forbidden")
+                    .with_text("only moderators may kick"),
+            );
         }
         let Some(nick) = item.attr("nick") else {
             return refuse(out, StanzaError::bad_request("kick needs a nick"));
@@ -537,7 +664,11 @@ impl Muc {
             return refuse(out, StanzaError::new(ErrorType::Cancel, "item-not-found"));
         };
         if target.owner || target.jid == *from {
-            return refuse(out, StanzaError::new(ErrorType::Cancel, "not-allowed").with_text("the owner cannot be kicked"));
+            return refuse(
+                out,
+                StanzaError::new(ErrorType::Cancel, "not-allowed")
+                    .with_text("the owner cannot be kicked"),
+            );
         }
         let target = target.jid.clone();
         let reason = item.get_child("reason", NS_MUC_ADMIN).map(|r| r.text());
@@ -550,7 +681,9 @@ impl Muc {
     /// A message from the room itself (no nick) to every occupant, with
     /// XEP-0045 status `codes` (e.g. 170: the room is being recorded).
     pub fn announce(&self, room_jid: &BareJid, body: &str, codes: &[u16], out: &mut Vec<MucEvent>) {
-        let Some(room) = self.rooms.get(room_jid) else { return };
+        let Some(room) = self.rooms.get(room_jid) else {
+            return;
+        };
         for o in &room.occupants {
             out.push(MucEvent::Send(room_message(room_jid, &o.jid, body, codes)));
         }
@@ -580,7 +713,11 @@ fn room_message(room_jid: &BareJid, to: &FullJid, body: &str, codes: &[u16]) -> 
     if !codes.is_empty() {
         let mut x = Element::builder("x", NS_MUC_USER);
         for c in codes {
-            x = x.append(Element::builder("status", NS_MUC_USER).attr(nc!("code"), c.to_string()).build());
+            x = x.append(
+                Element::builder("status", NS_MUC_USER)
+                    .attr(nc!("code"), c.to_string())
+                    .build(),
+            );
         }
         m = m.append(x.build());
     }
@@ -589,7 +726,14 @@ fn room_message(room_jid: &BareJid, to: &FullJid, body: &str, codes: &[u16]) -> 
 
 /// Send `who`'s presence to every occupant (with `own_codes` on the copy
 /// that goes to `who` itself).
-fn broadcast_presence(room_jid: &BareJid, room: &Room, who: &Occupant, unavailable: bool, own_codes: &[u16], out: &mut Vec<MucEvent>) {
+fn broadcast_presence(
+    room_jid: &BareJid,
+    room: &Room,
+    who: &Occupant,
+    unavailable: bool,
+    own_codes: &[u16],
+    out: &mut Vec<MucEvent>,
+) {
     for o in &room.occupants {
         let codes: &[u16] = if o.jid == who.jid { own_codes } else { &[] };
         out.push(MucEvent::Send(occupant_presence(
@@ -604,16 +748,34 @@ fn broadcast_presence(room_jid: &BareJid, room: &Room, who: &Occupant, unavailab
 }
 
 /// `who`'s presence as `to` sees it.
-fn occupant_presence(room_jid: &BareJid, who: &Occupant, to: &FullJid, show_jid: bool, codes: &[u16], unavailable: bool) -> Element {
+fn occupant_presence(
+    room_jid: &BareJid,
+    who: &Occupant,
+    to: &FullJid,
+    show_jid: bool,
+    codes: &[u16],
+    unavailable: bool,
+) -> Element {
     let mut item = Element::builder("item", NS_MUC_USER)
         .attr(nc!("affiliation"), if who.owner { "owner" } else { "none" })
-        .attr(nc!("role"), if unavailable { "none" } else { who.role.as_str() });
+        .attr(
+            nc!("role"),
+            if unavailable {
+                "none"
+            } else {
+                who.role.as_str()
+            },
+        );
     if show_jid || &who.jid == to {
         item = item.attr(nc!("jid"), who.jid.to_string());
     }
     let mut x = Element::builder("x", NS_MUC_USER).append(item.build());
     for c in codes {
-        x = x.append(Element::builder("status", NS_MUC_USER).attr(nc!("code"), c.to_string()).build());
+        x = x.append(
+            Element::builder("status", NS_MUC_USER)
+                .attr(nc!("code"), c.to_string())
+                .build(),
+        );
     }
     let mut p = Element::builder("presence", NS_CLIENT)
         .attr(nc!("from"), format!("{room_jid}/{}", who.nick))
@@ -660,22 +822,42 @@ mod tests {
     }
 
     fn error_condition(out: &[MucEvent]) -> Option<String> {
-        sent(out).iter().find(|e| e.attr("type") == Some("error")).and_then(|e| {
-            e.get_child("error", NS_CLIENT)?
-                .children()
-                .find(|c| c.ns() == NS_STANZA_ERRORS && c.name() != "text")
-                .map(|c| c.name().to_string())
-        })
+        sent(out)
+            .iter()
+            .find(|e| e.attr("type") == Some("error"))
+            .and_then(|e| {
+                e.get_child("error", NS_CLIENT)?
+                    .children()
+                    .find(|c| c.ns() == NS_STANZA_ERRORS && c.name() != "text")
+                    .map(|c| c.name().to_string())
+            })
     }
 
     #[test]
     fn room_names_follow_the_localpart_rules() {
         let svc = service_domain("localhost");
         assert_eq!(svc, "conference.localhost");
-        assert_eq!(room_jid(&svc, "standup").map(|j| j.to_string()).as_deref(), Some("standup@conference.localhost"));
-        assert_eq!(room_jid(&svc, "StandUp").map(|j| j.to_string()).as_deref(), Some("standup@conference.localhost"));
+        assert_eq!(
+            room_jid(&svc, "standup").map(|j| j.to_string()).as_deref(),
+            Some("standup@conference.localhost")
+        );
+        assert_eq!(
+            room_jid(&svc, "StandUp").map(|j| j.to_string()).as_deref(),
+            Some("standup@conference.localhost")
+        );
         assert!(room_jid(&svc, "café.2024_q1-plan").is_some());
-        for bad in ["", "a@b", "a/b", "a:b", "a b", "<x>", "a'b", "a\"b", "a&b", &"x".repeat(1024)] {
+        for bad in [
+            "",
+            "a@b",
+            "a/b",
+            "a:b",
+            "a b",
+            "<x>",
+            "a'b",
+            "a\"b",
+            "a&b",
+            &"x".repeat(1024),
+        ] {
             assert!(room_jid(&svc, bad).is_none(), "{bad:?} is no room name");
         }
     }
@@ -683,58 +865,125 @@ mod tests {
     #[test]
     fn join_sees_others_then_self_with_110_then_subject() {
         let mut muc = Muc::new("conference.localhost", MucLimits::default());
-        let out = join(&mut muc, "a@localhost/1", "r@conference.localhost/alice", None);
+        let out = join(
+            &mut muc,
+            "a@localhost/1",
+            "r@conference.localhost/alice",
+            None,
+        );
         let s = sent(&out);
         assert_eq!(s.len(), 2, "own presence and subject");
         let x = s[0].get_child("x", NS_MUC_USER).unwrap();
         let codes: Vec<_> = x.children().filter_map(|c| c.attr("code")).collect();
         assert_eq!(codes, ["110", "201"]);
-        assert_eq!(x.get_child("item", NS_MUC_USER).unwrap().attr("role"), Some("moderator"));
+        assert_eq!(
+            x.get_child("item", NS_MUC_USER).unwrap().attr("role"),
+            Some("moderator")
+        );
         assert!(s[1].has_child("subject", NS_CLIENT));
 
-        let out = join(&mut muc, "b@localhost/1", "r@conference.localhost/bob", None);
+        let out = join(
+            &mut muc,
+            "b@localhost/1",
+            "r@conference.localhost/bob",
+            None,
+        );
         let s = sent(&out);
         // alice -> bob, bob -> alice, bob -> bob (110), subject -> bob
         assert_eq!(s.len(), 4);
         assert_eq!(s[0].attr("from"), Some("r@conference.localhost/alice"));
         assert_eq!(s[0].attr("to"), Some("b@localhost/1"));
-        let to_alice = s.iter().find(|e| e.attr("to") == Some("a@localhost/1")).unwrap();
+        let to_alice = s
+            .iter()
+            .find(|e| e.attr("to") == Some("a@localhost/1"))
+            .unwrap();
         // alice is a moderator and sees bob's real JID.
         assert_eq!(
-            to_alice.get_child("x", NS_MUC_USER).unwrap().get_child("item", NS_MUC_USER).unwrap().attr("jid"),
+            to_alice
+                .get_child("x", NS_MUC_USER)
+                .unwrap()
+                .get_child("item", NS_MUC_USER)
+                .unwrap()
+                .attr("jid"),
             Some("b@localhost/1")
         );
-        assert!(out.iter().any(|e| matches!(e, MucEvent::Joined { nick, .. } if nick == "bob")));
+        assert!(out
+            .iter()
+            .any(|e| matches!(e, MucEvent::Joined { nick, .. } if nick == "bob")));
     }
 
     #[test]
     fn nick_conflict_password_and_destroy_when_empty() {
         let mut muc = Muc::new("conference.localhost", MucLimits::default());
-        join(&mut muc, "a@localhost/1", "r@conference.localhost/alice", Some("pw"));
-        let out = join(&mut muc, "b@localhost/1", "r@conference.localhost/alice", Some("pw"));
+        join(
+            &mut muc,
+            "a@localhost/1",
+            "r@conference.localhost/alice",
+            Some("pw"),
+        );
+        let out = join(
+            &mut muc,
+            "b@localhost/1",
+            "r@conference.localhost/alice",
+            Some("pw"),
+        );
         assert_eq!(error_condition(&out).as_deref(), Some("conflict"));
-        let out = join(&mut muc, "b@localhost/1", "r@conference.localhost/bob", Some("wrong"));
+        let out = join(
+            &mut muc,
+            "b@localhost/1",
+            "r@conference.localhost/bob",
+            Some("wrong"),
+        );
         assert_eq!(error_condition(&out).as_deref(), Some("not-authorized"));
-        let out = join(&mut muc, "b@localhost/1", "r@conference.localhost/bob", None);
+        let out = join(
+            &mut muc,
+            "b@localhost/1",
+            "r@conference.localhost/bob",
+            None,
+        );
         assert_eq!(error_condition(&out).as_deref(), Some("not-authorized"));
-        let out = join(&mut muc, "b@localhost/1", "r@conference.localhost/bob", Some("pw"));
+        let out = join(
+            &mut muc,
+            "b@localhost/1",
+            "r@conference.localhost/bob",
+            Some("pw"),
+        );
         assert_eq!(error_condition(&out), None);
-        assert_eq!(muc.occupants(&BareJid::new("r@conference.localhost").unwrap()).len(), 2);
+        assert_eq!(
+            muc.occupants(&BareJid::new("r@conference.localhost").unwrap())
+                .len(),
+            2
+        );
         let mut out = vec![];
         muc.disconnected(&jid("a@localhost/1"), &mut out);
         muc.disconnected(&jid("b@localhost/1"), &mut out);
         assert!(out.iter().any(|e| matches!(e, MucEvent::Destroyed(_))));
         assert_eq!(muc.rooms().count(), 0);
         // A new room of that name starts without the password.
-        let out = join(&mut muc, "c@localhost/1", "r@conference.localhost/carol", None);
+        let out = join(
+            &mut muc,
+            "c@localhost/1",
+            "r@conference.localhost/carol",
+            None,
+        );
         assert_eq!(error_condition(&out), None);
     }
 
     #[test]
     fn groupchat_reaches_everyone_and_outsiders_are_refused() {
         let mut muc = Muc::new("conference.localhost", MucLimits::default());
-        join(&mut muc, "a@localhost/1", "r@conference.localhost/alice", None);
-        join(&mut muc, "b@localhost/1", "r@conference.localhost/bob", None);
+        join(
+            &mut muc,
+            "a@localhost/1",
+            "r@conference.localhost/alice",
+            None,
+        );
+        join(
+            &mut muc,
+            "b@localhost/1",
+            "r@conference.localhost/bob",
+            None,
+        );
         let msg = |from: &str| {
             Element::builder("message", NS_CLIENT)
                 .attr(nc!("from"), from)
@@ -745,20 +994,42 @@ mod tests {
         };
         let room = Jid::new("r@conference.localhost").unwrap();
         let mut out = vec![];
-        muc.message(&jid("b@localhost/1"), &room, &msg("b@localhost/1"), &mut out);
+        muc.message(
+            &jid("b@localhost/1"),
+            &room,
+            &msg("b@localhost/1"),
+            &mut out,
+        );
         let s = sent(&out);
         assert_eq!(s.len(), 2);
-        assert!(s.iter().all(|m| m.attr("from") == Some("r@conference.localhost/bob")));
+        assert!(s
+            .iter()
+            .all(|m| m.attr("from") == Some("r@conference.localhost/bob")));
         let mut out = vec![];
-        muc.message(&jid("x@localhost/1"), &room, &msg("x@localhost/1"), &mut out);
+        muc.message(
+            &jid("x@localhost/1"),
+            &room,
+            &msg("x@localhost/1"),
+            &mut out,
+        );
         assert_eq!(error_condition(&out).as_deref(), Some("not-acceptable"));
     }
 
     #[test]
     fn only_moderators_record_and_the_room_hears_of_it() {
         let mut muc = Muc::new("conference.localhost", MucLimits::default());
-        join(&mut muc, "a@localhost/1", "r@conference.localhost/alice", None);
-        join(&mut muc, "b@localhost/1", "r@conference.localhost/bob", None);
+        join(
+            &mut muc,
+            "a@localhost/1",
+            "r@conference.localhost/alice",
+            None,
+        );
+        join(
+            &mut muc,
+            "b@localhost/1",
+            "r@conference.localhost/bob",
+            None,
+        );
         let msg = |from: &str, body: &str| {
             Element::builder("message", NS_CLIENT)
                 .attr(nc!("from"), from)
@@ -769,41 +1040,103 @@ mod tests {
         };
         let room = Jid::new("r@conference.localhost").unwrap();
         let mut out = vec![];
-        muc.message(&jid("b@localhost/1"), &room, &msg("b@localhost/1", "/record start"), &mut out);
+        muc.message(
+            &jid("b@localhost/1"),
+            &room,
+            &msg("b@localhost/1", "/record start"),
+            &mut out,
+        );
         assert_eq!(error_condition(&out).as_deref(), Some("forbidden"));
         let mut out = vec![];
-        muc.message(&jid("a@localhost/1"), &room, &msg("a@localhost/1", "/record sideways"), &mut out);
+        muc.message(
+            &jid("a@localhost/1"),
+            &room,
+            &msg("a@localhost/1", "/record sideways"),
+            &mut out,
+        );
         assert_eq!(error_condition(&out).as_deref(), Some("bad-request"));
         let mut out = vec![];
-        muc.message(&jid("a@localhost/1"), &room, &msg("a@localhost/1", " /record  start "), &mut out);
+        muc.message(
+            &jid("a@localhost/1"),
+            &room,
+            &msg("a@localhost/1", " /record  start "),
+            &mut out,
+        );
         assert!(sent(&out).is_empty(), "the command is not relayed as chat");
-        assert!(matches!(&out[..], [MucEvent::Record { nick, start: true, .. }] if nick == "alice"));
+        assert!(
+            matches!(&out[..], [MucEvent::Record { nick, start: true, .. }] if nick == "alice")
+        );
         let mut out = vec![];
         muc.announce(&room.to_bare(), "recording started", &[170], &mut out);
         let s = sent(&out);
         assert_eq!(s.len(), 2);
-        assert!(s.iter().all(|m| m.attr("from") == Some("r@conference.localhost")
-            && m.get_child("x", NS_MUC_USER).is_some_and(|x| x.children().any(|c| c.attr("code") == Some("170")))));
+        assert!(s
+            .iter()
+            .all(|m| m.attr("from") == Some("r@conference.localhost")
+                && m.get_child("x", NS_MUC_USER)
+                    .is_some_and(|x| x.children().any(|c| c.attr("code") == Some("170")))));
         // Someone joining while the room is recorded is told so (170 with 110).
         muc.set_recording(&room.to_bare(), true);
-        let out = join(&mut muc, "c@localhost/1", "r@conference.localhost/carol", None);
+        let out = join(
+            &mut muc,
+            "c@localhost/1",
+            "r@conference.localhost/carol",
+            None,
+        );
         let own = sent(&out)
             .into_iter()
-            .find(|p| p.name() == "presence" && p.attr("to") == Some("c@localhost/1") && p.attr("from") == Some("r@conference.localhost/carol"))
+            .find(|p| {
+                p.name() == "presence"
+                    && p.attr("to") == Some("c@localhost/1")
+                    && p.attr("from") == Some("r@conference.localhost/carol")
+            })
             .expect("carol's own presence");
-        let codes: Vec<String> = own.get_child("x", NS_MUC_USER).map(|x| x.children().filter_map(|c| c.attr("code").map(String::from)).collect()).unwrap_or_default();
-        assert!(codes.contains(&"110".to_string()) && codes.contains(&"170".to_string()), "{codes:?}");
+        let codes: Vec<String> = own
+            .get_child("x", NS_MUC_USER)
+            .map(|x| {
+                x.children()
+                    .filter_map(|c| c.attr("code").map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert!(
+            codes.contains(&"110".to_string()) && codes.contains(&"170".to_string()),
+            "{codes:?}"
+        );
         muc.set_recording(&room.to_bare(), false);
-        let out = join(&mut muc, "d@localhost/1", "r@conference.localhost/dave", None);
-        let own = sent(&out).into_iter().find(|p| p.attr("to") == Some("d@localhost/1") && p.attr("from") == Some("r@conference.localhost/dave")).expect("dave's own presence");
-        assert!(!own.get_child("x", NS_MUC_USER).is_some_and(|x| x.children().any(|c| c.attr("code") == Some("170"))));
+        let out = join(
+            &mut muc,
+            "d@localhost/1",
+            "r@conference.localhost/dave",
+            None,
+        );
+        let own = sent(&out)
+            .into_iter()
+            .find(|p| {
+                p.attr("to") == Some("d@localhost/1")
+                    && p.attr("from") == Some("r@conference.localhost/dave")
+            })
+            .expect("dave's own presence");
+        assert!(!own
+            .get_child("x", NS_MUC_USER)
+            .is_some_and(|x| x.children().any(|c| c.attr("code") == Some("170"))));
     }
 
     #[test]
     fn moderator_kicks_participant_but_not_the_reverse() {
         let mut muc = Muc::new("conference.localhost", MucLimits::default());
-        join(&mut muc, "a@localhost/1", "r@conference.localhost/alice", None);
-        join(&mut muc, "b@localhost/1", "r@conference.localhost/bob", None);
+        join(
+            &mut muc,
+            "a@localhost/1",
+            "r@conference.localhost/alice",
+            None,
+        );
+        join(
+            &mut muc,
+            "b@localhost/1",
+            "r@conference.localhost/bob",
+            None,
+        );
         let kick = |from: &str, nick: &str| {
             Element::builder("iq", NS_CLIENT)
                 .attr(nc!("from"), from)
@@ -812,23 +1145,51 @@ mod tests {
                 .attr(nc!("id"), "k")
                 .append(
                     Element::builder("query", NS_MUC_ADMIN)
-                        .append(Element::builder("item", NS_MUC_ADMIN).attr(nc!("nick"), nick).attr(nc!("role"), "none").build())
+                        .append(
+                            Element::builder("item", NS_MUC_ADMIN)
+                                .attr(nc!("nick"), nick)
+                                .attr(nc!("role"), "none")
+                                .build(),
+                        )
                         .build(),
                 )
                 .build()
         };
         let room = Jid::new("r@conference.localhost").unwrap();
         let mut out = vec![];
-        muc.iq(&jid("b@localhost/1"), &room, &kick("b@localhost/1", "alice"), &mut out);
+        muc.iq(
+            &jid("b@localhost/1"),
+            &room,
+            &kick("b@localhost/1", "alice"),
+            &mut out,
+        );
         assert_eq!(error_condition(&out).as_deref(), Some("forbidden"));
         let mut out = vec![];
-        muc.iq(&jid("a@localhost/1"), &room, &kick("a@localhost/1", "bob"), &mut out);
+        muc.iq(
+            &jid("a@localhost/1"),
+            &room,
+            &kick("a@localhost/1", "bob"),
+            &mut out,
+        );
         let s = sent(&out);
         assert_eq!(s[0].attr("type"), Some("result"));
-        let to_bob = s.iter().find(|e| e.attr("to") == Some("b@localhost/1") && e.name() == "presence").unwrap();
+        let to_bob = s
+            .iter()
+            .find(|e| e.attr("to") == Some("b@localhost/1") && e.name() == "presence")
+            .unwrap();
         assert_eq!(to_bob.attr("type"), Some("unavailable"));
-        let codes: Vec<_> = to_bob.get_child("x", NS_MUC_USER).unwrap().children().filter_map(|c| c.attr("code")).collect();
-        assert!(codes.contains(&"307") && codes.contains(&"110"), "{codes:?}");
-        assert!(out.iter().any(|e| matches!(e, MucEvent::Left { nick, .. } if nick == "bob")));
+        let codes: Vec<_> = to_bob
+            .get_child("x", NS_MUC_USER)
+            .unwrap()
+            .children()
+            .filter_map(|c| c.attr("code"))
+            .collect();
+        assert!(
+            codes.contains(&"307") && codes.contains(&"110"),
+            "{codes:?}"
+        );
+        assert!(out
+            .iter()
+            .any(|e| matches!(e, MucEvent::Left { nick, .. } if nick == "bob")));
     }
 }

@@ -69,19 +69,48 @@ pub struct SignalingConfig {
 
 /// What connection tasks tell the router task.
 enum HubMsg {
-    Bound { conn: ConnId, jid: FullJid, tx: mpsc::Sender<ConnMsg> },
-    Stanza { conn: ConnId, stanza: Element },
-    Closed { conn: ConnId },
-    MediaCreated { call: CallId, result: Result<(EndpointId, SdpAnswer), String> },
-    MediaEvent { endpoint: EndpointId, event: EndpointEvent },
-    MediaFailed { endpoint: EndpointId, error: String },
+    Bound {
+        conn: ConnId,
+        jid: FullJid,
+        tx: mpsc::Sender<ConnMsg>,
+    },
+    Stanza {
+        conn: ConnId,
+        stanza: Element,
+    },
+    Closed {
+        conn: ConnId,
+    },
+    MediaCreated {
+        call: CallId,
+        result: Result<(EndpointId, SdpAnswer), String>,
+    },
+    MediaEvent {
+        endpoint: EndpointId,
+        event: EndpointEvent,
+    },
+    MediaFailed {
+        endpoint: EndpointId,
+        error: String,
+    },
     Query(Query),
     /// Recording of `room` started or stopped: tell the room.
-    Recorded { room: BareJid, by: String, start: bool },
+    Recorded {
+        room: BareJid,
+        by: String,
+        start: bool,
+    },
     /// A moderator's recording command failed: tell it.
-    RecordFailed { room: BareJid, jid: FullJid, error: String },
+    RecordFailed {
+        room: BareJid,
+        jid: FullJid,
+        error: String,
+    },
     /// Recording of `room` stopped by itself: tell the room why.
-    RecordingEnded { room: BareJid, reason: String },
+    RecordingEnded {
+        room: BareJid,
+        reason: String,
+    },
 }
 
 /// A question about the router's state, answered from the router task.
@@ -145,8 +174,17 @@ impl Signaling {
             muc: MucLimits::default(),
             focus: FocusLimits::default(),
         });
-        tokio::spawn(run_hub(server, hub_rx, hub.clone(), sfu, config.recordings.clone()));
-        tokio::spawn(relay_recording_ends(config.recordings.subscribe(), hub.clone()));
+        tokio::spawn(run_hub(
+            server,
+            hub_rx,
+            hub.clone(),
+            sfu,
+            config.recordings.clone(),
+        ));
+        tokio::spawn(relay_recording_ends(
+            config.recordings.subscribe(),
+            hub.clone(),
+        ));
         let me = Signaling {
             hub,
             stream_cfg,
@@ -203,7 +241,12 @@ impl Signaling {
     /// if the server has stopped.
     pub async fn rooms(&self) -> Vec<RoomSummary> {
         let (tx, rx) = oneshot::channel();
-        if self.hub.send(HubMsg::Query(Query::Rooms(tx))).await.is_err() {
+        if self
+            .hub
+            .send(HubMsg::Query(Query::Rooms(tx)))
+            .await
+            .is_err()
+        {
             return Vec::new();
         }
         rx.await.unwrap_or_default()
@@ -213,7 +256,10 @@ impl Signaling {
     /// endpoints. `None` if there is no such room.
     pub async fn room(&self, jid: BareJid) -> Option<RoomSnapshot> {
         let (tx, rx) = oneshot::channel();
-        self.hub.send(HubMsg::Query(Query::Room(jid, tx))).await.ok()?;
+        self.hub
+            .send(HubMsg::Query(Query::Room(jid, tx)))
+            .await
+            .ok()?;
         rx.await.ok().flatten()
     }
 
@@ -224,18 +270,34 @@ impl Signaling {
 
     /// Start recording the room `jid` on behalf of `by` (an admin); its
     /// occupants are told.
-    pub async fn start_recording(&self, jid: &BareJid, by: &str) -> Result<ActiveRecording, RecordError> {
+    pub async fn start_recording(
+        &self,
+        jid: &BareJid,
+        by: &str,
+    ) -> Result<ActiveRecording, RecordError> {
         let active = self.recordings.start(&RoomId::from(jid.to_string()), by)?;
-        let msg = HubMsg::Recorded { room: jid.clone(), by: by.to_owned(), start: true };
+        let msg = HubMsg::Recorded {
+            room: jid.clone(),
+            by: by.to_owned(),
+            start: true,
+        };
         let _ = self.hub.send(msg).await;
         Ok(active)
     }
 
     /// Stop recording the room `jid` on behalf of `by`; its occupants are
     /// told. Returns the recording's files.
-    pub async fn stop_recording(&self, jid: &BareJid, by: &str) -> Result<Vec<RecordedFile>, RecordError> {
+    pub async fn stop_recording(
+        &self,
+        jid: &BareJid,
+        by: &str,
+    ) -> Result<Vec<RecordedFile>, RecordError> {
         let files = self.recordings.stop(&RoomId::from(jid.to_string())).await?;
-        let msg = HubMsg::Recorded { room: jid.clone(), by: by.to_owned(), start: false };
+        let msg = HubMsg::Recorded {
+            room: jid.clone(),
+            by: by.to_owned(),
+            start: false,
+        };
         let _ = self.hub.send(msg).await;
         Ok(files)
     }
@@ -252,8 +314,12 @@ impl Signaling {
         let (out_tx, out_rx) = mpsc::channel(CONN_QUEUE);
         let me = self.clone();
         tokio::spawn(async move {
-            let transport = WsTransport { rx: in_rx, tx: out_tx };
-            me.run_connection(transport, Framing::WebSocket, secure).await;
+            let transport = WsTransport {
+                rx: in_rx,
+                tx: out_tx,
+            };
+            me.run_connection(transport, Framing::WebSocket, secure)
+                .await;
         });
         WsConnection {
             incoming: in_tx,
@@ -372,9 +438,19 @@ async fn run_hub(
             HubMsg::Query(Query::Room(jid, reply)) => {
                 let _ = reply.send(server.room_snapshot(&jid));
             }
-            HubMsg::Recorded { room, by, start: true } => server.recording_started(&room, &by),
-            HubMsg::Recorded { room, by, start: false } => server.recording_stopped(&room, &by),
-            HubMsg::RecordFailed { room, jid, error } => server.recording_failed(&room, &jid, &error),
+            HubMsg::Recorded {
+                room,
+                by,
+                start: true,
+            } => server.recording_started(&room, &by),
+            HubMsg::Recorded {
+                room,
+                by,
+                start: false,
+            } => server.recording_stopped(&room, &by),
+            HubMsg::RecordFailed { room, jid, error } => {
+                server.recording_failed(&room, &jid, &error)
+            }
             HubMsg::RecordingEnded { room, reason } => server.recording_ended(&room, &reason),
         }
         while let Some(out) = server.poll_output() {
@@ -398,7 +474,12 @@ async fn run_hub(
                     }
                 }
                 ServerOutput::Media(cmd) => media(&sfu, &hub, cmd),
-                ServerOutput::Record { room, nick, jid, start } => record(&recordings, &hub, room, nick, jid, start),
+                ServerOutput::Record {
+                    room,
+                    nick,
+                    jid,
+                    start,
+                } => record(&recordings, &hub, room, nick, jid, start),
             }
         }
     }
@@ -410,19 +491,38 @@ fn media(sfu: &SfuHandle, hub: &mpsc::Sender<HubMsg>, cmd: MediaCommand) {
     let sfu = sfu.clone();
     let hub = hub.clone();
     match cmd {
-        MediaCommand::Create { call, room, label, offer } => {
+        MediaCommand::Create {
+            call,
+            room,
+            label,
+            offer,
+        } => {
             tokio::spawn(async move {
                 match sfu.create_endpoint(RoomId::from(room), label, offer).await {
                     Ok((endpoint, answer, mut events)) => {
-                        let _ = hub.send(HubMsg::MediaCreated { call, result: Ok((endpoint, answer)) }).await;
+                        let _ = hub
+                            .send(HubMsg::MediaCreated {
+                                call,
+                                result: Ok((endpoint, answer)),
+                            })
+                            .await;
                         while let Some(event) = events.recv().await {
-                            if hub.send(HubMsg::MediaEvent { endpoint, event }).await.is_err() {
+                            if hub
+                                .send(HubMsg::MediaEvent { endpoint, event })
+                                .await
+                                .is_err()
+                            {
                                 break;
                             }
                         }
                     }
                     Err(e) => {
-                        let _ = hub.send(HubMsg::MediaCreated { call, result: Err(e.to_string()) }).await;
+                        let _ = hub
+                            .send(HubMsg::MediaCreated {
+                                call,
+                                result: Err(e.to_string()),
+                            })
+                            .await;
                     }
                 }
             });
@@ -430,7 +530,12 @@ fn media(sfu: &SfuHandle, hub: &mpsc::Sender<HubMsg>, cmd: MediaCommand) {
         MediaCommand::Answer { endpoint, answer } => {
             tokio::spawn(async move {
                 if let Err(e) = sfu.accept_answer(endpoint, answer).await {
-                    let _ = hub.send(HubMsg::MediaFailed { endpoint, error: e.to_string() }).await;
+                    let _ = hub
+                        .send(HubMsg::MediaFailed {
+                            endpoint,
+                            error: e.to_string(),
+                        })
+                        .await;
                 }
             });
         }
@@ -445,13 +550,21 @@ fn media(sfu: &SfuHandle, hub: &mpsc::Sender<HubMsg>, cmd: MediaCommand) {
 }
 
 /// Tell rooms whose recording stopped by itself.
-async fn relay_recording_ends(mut ended: tokio::sync::broadcast::Receiver<recorder::RecordingEnded>, hub: mpsc::Sender<HubMsg>) {
+async fn relay_recording_ends(
+    mut ended: tokio::sync::broadcast::Receiver<recorder::RecordingEnded>,
+    hub: mpsc::Sender<HubMsg>,
+) {
     use tokio::sync::broadcast::error::RecvError;
     loop {
         match ended.recv().await {
             Ok(e) => {
-                let Ok(room) = BareJid::new(e.room.as_str()) else { continue };
-                let msg = HubMsg::RecordingEnded { room, reason: e.reason.to_string() };
+                let Ok(room) = BareJid::new(e.room.as_str()) else {
+                    continue;
+                };
+                let msg = HubMsg::RecordingEnded {
+                    room,
+                    reason: e.reason.to_string(),
+                };
                 if hub.send(msg).await.is_err() {
                     break;
                 }
@@ -464,7 +577,14 @@ async fn relay_recording_ends(mut ended: tokio::sync::broadcast::Receiver<record
 
 /// Carry out a moderator's recording command in its own task (stopping
 /// waits for the files to close); the outcome comes back to the router.
-fn record(recordings: &Recordings, hub: &mpsc::Sender<HubMsg>, room: BareJid, nick: String, jid: FullJid, start: bool) {
+fn record(
+    recordings: &Recordings,
+    hub: &mpsc::Sender<HubMsg>,
+    room: BareJid,
+    nick: String,
+    jid: FullJid,
+    start: bool,
+) {
     let recordings = recordings.clone();
     let hub = hub.clone();
     tokio::spawn(async move {
@@ -475,10 +595,18 @@ fn record(recordings: &Recordings, hub: &mpsc::Sender<HubMsg>, room: BareJid, ni
             recordings.stop(&id).await.map(|_| ())
         };
         let msg = match result {
-            Ok(()) => HubMsg::Recorded { room, by: nick, start },
+            Ok(()) => HubMsg::Recorded {
+                room,
+                by: nick,
+                start,
+            },
             Err(e) => {
                 tracing::info!(%room, error = %e, "recording command failed");
-                HubMsg::RecordFailed { room, jid, error: record_failure(&e) }
+                HubMsg::RecordFailed {
+                    room,
+                    jid,
+                    error: record_failure(&e),
+                }
             }
         };
         let _ = hub.send(msg).await;

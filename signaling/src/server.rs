@@ -153,7 +153,10 @@ impl Server {
                 RoomSummary {
                     jid: jid.clone(),
                     occupants: occupants.len(),
-                    in_call: occupants.iter().filter(|o| self.focus.endpoint_of(jid, &o.jid).is_some()).count(),
+                    in_call: occupants
+                        .iter()
+                        .filter(|o| self.focus.endpoint_of(jid, &o.jid).is_some())
+                        .count(),
                 }
             })
             .collect();
@@ -174,7 +177,11 @@ impl Server {
                 endpoint: self.focus.endpoint_of(jid, &o.jid),
             })
             .collect();
-        Some(RoomSnapshot { jid: jid.clone(), subject, occupants })
+        Some(RoomSnapshot {
+            jid: jid.clone(),
+            subject,
+            occupants,
+        })
     }
 
     /// What to do next.
@@ -189,7 +196,10 @@ impl Server {
         if let Some(old) = self.sessions.get(&jid).copied() {
             if old != conn {
                 self.drop_session(old);
-                self.out.push_back(ServerOutput::Disconnect { conn: old, condition: "conflict" });
+                self.out.push_back(ServerOutput::Disconnect {
+                    conn: old,
+                    condition: "conflict",
+                });
             }
         }
         self.sessions.insert(jid.clone(), conn);
@@ -204,7 +214,9 @@ impl Server {
     }
 
     fn drop_session(&mut self, conn: ConnId) {
-        let Some(jid) = self.conns.remove(&conn) else { return };
+        let Some(jid) = self.conns.remove(&conn) else {
+            return;
+        };
         if self.sessions.get(&jid) == Some(&conn) {
             self.sessions.remove(&jid);
         }
@@ -244,7 +256,12 @@ impl Server {
     pub fn recording_started(&mut self, room: &BareJid, by: &str) {
         let mut events = Vec::new();
         self.muc.set_recording(room, true);
-        self.muc.announce(room, &format!("Recording started by {by}."), &[170], &mut events);
+        self.muc.announce(
+            room,
+            &format!("Recording started by {by}."),
+            &[170],
+            &mut events,
+        );
         self.muc_events(events);
     }
 
@@ -253,7 +270,12 @@ impl Server {
     pub fn recording_stopped(&mut self, room: &BareJid, by: &str) {
         let mut events = Vec::new();
         self.muc.set_recording(room, false);
-        self.muc.announce(room, &format!("Recording stopped by {by}."), &[171], &mut events);
+        self.muc.announce(
+            room,
+            &format!("Recording stopped by {by}."),
+            &[171],
+            &mut events,
+        );
         self.muc_events(events);
     }
 
@@ -261,20 +283,28 @@ impl Server {
     pub fn recording_ended(&mut self, room: &BareJid, reason: &str) {
         let mut events = Vec::new();
         self.muc.set_recording(room, false);
-        self.muc.announce(room, &format!("Recording stopped: {reason}."), &[171], &mut events);
+        self.muc.announce(
+            room,
+            &format!("Recording stopped: {reason}."),
+            &[171],
+            &mut events,
+        );
         self.muc_events(events);
     }
 
     /// A moderator's recording command failed: it alone is told why.
     pub fn recording_failed(&mut self, room: &BareJid, jid: &FullJid, why: &str) {
         let mut events = Vec::new();
-        self.muc.tell(room, jid, &format!("Recording: {why}."), &mut events);
+        self.muc
+            .tell(room, jid, &format!("Recording: {why}."), &mut events);
         self.muc_events(events);
     }
 
     /// A stanza from connection `conn` (its `from` already stamped).
     pub fn stanza(&mut self, conn: ConnId, stanza: Element) {
-        let Some(from) = self.conns.get(&conn).cloned() else { return };
+        let Some(from) = self.conns.get(&conn).cloned() else {
+            return;
+        };
         let to = match to_jid(&stanza) {
             Ok(to) => to,
             Err(_) => {
@@ -333,13 +363,25 @@ impl Server {
         }
         let domain = self.domain.clone();
         let Some(payload) = iq_payload(stanza) else {
-            self.deliver_to(conn, error_reply(stanza, &domain, &StanzaError::bad_request("one payload per IQ")));
+            self.deliver_to(
+                conn,
+                error_reply(
+                    stanza,
+                    &domain,
+                    &StanzaError::bad_request("one payload per IQ"),
+                ),
+            );
             return;
         };
         let reply = if payload.is("ping", NS_PING) {
             iq_result(stanza, &domain)
         } else if kind == "get" && payload.is("query", NS_DISCO_INFO) {
-            let info = disco_info("server", "im", "Confab", &[NS_DISCO_INFO, NS_DISCO_ITEMS, NS_PING]);
+            let info = disco_info(
+                "server",
+                "im",
+                "Confab",
+                &[NS_DISCO_INFO, NS_DISCO_ITEMS, NS_PING],
+            );
             iq_result_with(stanza, &domain, Some(info))
         } else if kind == "get" && payload.is("query", NS_DISCO_ITEMS) {
             let q = Element::builder("query", NS_DISCO_ITEMS)
@@ -353,11 +395,19 @@ impl Server {
             iq_result_with(stanza, &domain, Some(q))
         } else if kind == "get" && payload.is("query", NS_ROSTER) {
             // No rosters: every user's roster is empty.
-            iq_result_with(stanza, &domain, Some(Element::builder("query", NS_ROSTER).build()))
+            iq_result_with(
+                stanza,
+                &domain,
+                Some(Element::builder("query", NS_ROSTER).build()),
+            )
         } else if payload.is("session", NS_SESSION) {
             iq_result(stanza, &domain)
         } else {
-            error_reply(stanza, &domain, &StanzaError::new(ErrorType::Cancel, "service-unavailable"))
+            error_reply(
+                stanza,
+                &domain,
+                &StanzaError::new(ErrorType::Cancel, "service-unavailable"),
+            )
         };
         self.deliver_to(conn, reply);
     }
@@ -411,7 +461,8 @@ impl Server {
                 self.muc.message(from, to, stanza, &mut events);
             }
             "iq" => {
-                let to_focus = to.resource().is_none_or(|r| r.as_str() == "focus") && to.node().is_some();
+                let to_focus =
+                    to.resource().is_none_or(|r| r.as_str() == "focus") && to.node().is_some();
                 let kind = stanza.attr("type").unwrap_or("");
                 let is_jingle = iq_payload(stanza).is_some_and(|p| p.is("jingle", NS_JINGLE));
                 if to_focus && matches!(kind, "result" | "error") {
@@ -437,7 +488,8 @@ impl Server {
     }
 
     fn not_occupant(&mut self, conn: ConnId, room: &BareJid, stanza: &Element) {
-        let err = StanzaError::new(ErrorType::Cancel, "not-acceptable").with_text("join the room first");
+        let err =
+            StanzaError::new(ErrorType::Cancel, "not-acceptable").with_text("join the room first");
         self.deliver_to(conn, error_reply(stanza, &room.to_string(), &err));
     }
 
@@ -452,8 +504,18 @@ impl Server {
                 }
                 MucEvent::Joined { room, nick, .. } => tracing::debug!(%room, nick, "joined"),
                 MucEvent::Destroyed(room) => tracing::debug!(%room, "room destroyed"),
-                MucEvent::Record { room, nick, jid, start } => {
-                    self.out.push_back(ServerOutput::Record { room, nick, jid, start });
+                MucEvent::Record {
+                    room,
+                    nick,
+                    jid,
+                    start,
+                } => {
+                    self.out.push_back(ServerOutput::Record {
+                        room,
+                        nick,
+                        jid,
+                        start,
+                    });
                 }
             }
         }
@@ -517,7 +579,10 @@ mod tests {
         let out = outputs(&mut s);
         let err = delivered(&out)[0].1;
         assert_eq!(err.attr("type"), Some("error"));
-        assert!(err.get_child("error", NS_CLIENT).unwrap().has_child("remote-server-not-found", NS_STANZA_ERRORS));
+        assert!(err
+            .get_child("error", NS_CLIENT)
+            .unwrap()
+            .has_child("remote-server-not-found", NS_STANZA_ERRORS));
         // An IQ to an offline full JID is answered with an error.
         s.stanza(1, stanza("<iq xmlns='jabber:client' from='a@localhost/x' to='c@localhost/q' type='get' id='v'><query xmlns='jabber:iq:version'/></iq>"));
         let out = outputs(&mut s);
@@ -537,11 +602,30 @@ mod tests {
         }
         outputs(&mut s);
         let room = BareJid::new("r@conference.localhost").unwrap();
-        assert_eq!(s.room_summaries(), vec![RoomSummary { jid: room.clone(), occupants: 2, in_call: 0 }]);
+        assert_eq!(
+            s.room_summaries(),
+            vec![RoomSummary {
+                jid: room.clone(),
+                occupants: 2,
+                in_call: 0
+            }]
+        );
         let snap = s.room_snapshot(&room).expect("the room exists");
-        let nicks: Vec<_> = snap.occupants.iter().map(|o| (o.nick.as_str(), o.role, o.endpoint)).collect();
-        assert_eq!(nicks, vec![("alice", MucRole::Moderator, None), ("bob", MucRole::Participant, None)]);
-        assert!(s.room_snapshot(&BareJid::new("nope@conference.localhost").unwrap()).is_none());
+        let nicks: Vec<_> = snap
+            .occupants
+            .iter()
+            .map(|o| (o.nick.as_str(), o.role, o.endpoint))
+            .collect();
+        assert_eq!(
+            nicks,
+            vec![
+                ("alice", MucRole::Moderator, None),
+                ("bob", MucRole::Participant, None)
+            ]
+        );
+        assert!(s
+            .room_snapshot(&BareJid::new("nope@conference.localhost").unwrap())
+            .is_none());
     }
 
     #[test]
@@ -551,9 +635,13 @@ mod tests {
         s.bound(1, jid.clone());
         s.bound(2, jid);
         let out = outputs(&mut s);
-        assert!(out
-            .iter()
-            .any(|o| matches!(o, ServerOutput::Disconnect { conn: 1, condition: "conflict" })));
+        assert!(out.iter().any(|o| matches!(
+            o,
+            ServerOutput::Disconnect {
+                conn: 1,
+                condition: "conflict"
+            }
+        )));
         assert_eq!(s.sessions(), 1);
     }
 

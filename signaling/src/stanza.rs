@@ -114,7 +114,12 @@ pub struct StanzaError {
 impl StanzaError {
     /// An error with no application condition or text.
     pub fn new(kind: ErrorType, condition: &'static str) -> StanzaError {
-        StanzaError { kind, condition, app: None, text: None }
+        StanzaError {
+            kind,
+            condition,
+            app: None,
+            text: None,
+        }
     }
 
     /// Add an application-specific condition.
@@ -229,7 +234,11 @@ pub fn disco_info(category: &str, kind: &str, name: &str, features: &[&str]) -> 
             .build(),
     );
     for f in features {
-        q = q.append(Element::builder("feature", NS_DISCO_INFO).attr(nc!("var"), *f).build());
+        q = q.append(
+            Element::builder("feature", NS_DISCO_INFO)
+                .attr(nc!("var"), *f)
+                .build(),
+        );
     }
     q.build()
 }
@@ -268,7 +277,8 @@ mod tests {
         let iq: Element = "<iq xmlns='jabber:client' type='set' id='a1' from='u@d/r' to='r@conference.d'><x xmlns='y'/></iq>"
             .parse()
             .unwrap();
-        let err = StanzaError::new(ErrorType::Cancel, "item-not-found").with_app(NS_JINGLE_ERRORS, "unknown-session");
+        let err = StanzaError::new(ErrorType::Cancel, "item-not-found")
+            .with_app(NS_JINGLE_ERRORS, "unknown-session");
         let reply = error_reply(&iq, "r@conference.d", &err);
         assert_eq!(reply.attr("to"), Some("u@d/r"));
         assert_eq!(reply.attr("from"), Some("r@conference.d"));
@@ -286,6 +296,9 @@ mod tests {
         assert_eq!(el.name(), "error");
         assert_eq!(el.ns(), NS_STREAM);
         assert!(el.has_child("policy-violation", NS_STREAM_ERRORS));
-        assert_eq!(el.get_child("text", NS_STREAM_ERRORS).unwrap().text(), "too <big>");
+        assert_eq!(
+            el.get_child("text", NS_STREAM_ERRORS).unwrap().text(),
+            "too <big>"
+        );
     }
 }

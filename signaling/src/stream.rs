@@ -224,15 +224,25 @@ impl C2sStream {
         match (self.phase, frame) {
             (_, Frame::Close) => self.close_stream(),
             (Phase::Header, Frame::Open(header)) => self.open(&header),
-            (Phase::Header, Frame::Stanza(el)) if self.framing == Framing::WebSocket && el.is("open", NS_FRAMING) => {
+            (Phase::Header, Frame::Stanza(el))
+                if self.framing == Framing::WebSocket && el.is("open", NS_FRAMING) =>
+            {
                 self.open(&el)
             }
-            (Phase::Header, Frame::Stanza(el)) if self.framing == Framing::WebSocket && el.is("close", NS_FRAMING) => {
+            (Phase::Header, Frame::Stanza(el))
+                if self.framing == Framing::WebSocket && el.is("close", NS_FRAMING) =>
+            {
                 self.close_stream()
             }
-            (Phase::Header, _) => self.shutdown(Some("not-well-formed"), Some("expected the stream header")),
-            (_, Frame::Open(_)) => self.shutdown(Some("not-well-formed"), Some("unexpected stream header")),
-            (_, Frame::Stanza(el)) if self.framing == Framing::WebSocket && el.is("close", NS_FRAMING) => {
+            (Phase::Header, _) => {
+                self.shutdown(Some("not-well-formed"), Some("expected the stream header"))
+            }
+            (_, Frame::Open(_)) => {
+                self.shutdown(Some("not-well-formed"), Some("unexpected stream header"))
+            }
+            (_, Frame::Stanza(el))
+                if self.framing == Framing::WebSocket && el.is("close", NS_FRAMING) =>
+            {
                 self.close_stream()
             }
             (Phase::Negotiating, Frame::Stanza(el)) => self.negotiate(el),
@@ -252,7 +262,10 @@ impl C2sStream {
         }
         self.ensure_header();
         if header.attr("to").is_some_and(|to| to != self.cfg.domain) {
-            self.shutdown(Some("host-unknown"), Some("this server serves another domain"));
+            self.shutdown(
+                Some("host-unknown"),
+                Some("this server serves another domain"),
+            );
             return;
         }
         if header.attr("version") != Some("1.0") {
@@ -316,7 +329,11 @@ impl C2sStream {
             if !(tls_first && self.cfg.require_tls) {
                 let mut mechs = Element::builder("mechanisms", NS_SASL);
                 for m in self.mechanisms() {
-                    mechs = mechs.append(Element::builder("mechanism", NS_SASL).append(m.as_str()).build());
+                    mechs = mechs.append(
+                        Element::builder("mechanism", NS_SASL)
+                            .append(m.as_str())
+                            .build(),
+                    );
                 }
                 f = f.append(mechs.build());
             }
@@ -333,13 +350,15 @@ impl C2sStream {
     fn negotiate(&mut self, el: Element) {
         if el.is("starttls", NS_TLS) {
             if self.wants_tls() && self.user.is_none() {
-                self.out
-                    .push_back(Output::Data(to_xml(&Element::builder("proceed", NS_TLS).build())));
+                self.out.push_back(Output::Data(to_xml(
+                    &Element::builder("proceed", NS_TLS).build(),
+                )));
                 self.out.push_back(Output::StartTls);
                 self.phase = Phase::Tls;
             } else {
-                self.out
-                    .push_back(Output::Data(to_xml(&Element::builder("failure", NS_TLS).build())));
+                self.out.push_back(Output::Data(to_xml(
+                    &Element::builder("failure", NS_TLS).build(),
+                )));
                 self.close_stream();
             }
             return;
@@ -365,7 +384,11 @@ impl C2sStream {
             b = b.append(Element::builder(c, NS_SASL).build());
         }
         if let Some(d) = data {
-            b = b.append(if d.is_empty() { "=".to_string() } else { B64.encode(d) });
+            b = b.append(if d.is_empty() {
+                "=".to_string()
+            } else {
+                B64.encode(d)
+            });
         }
         self.out.push_back(Output::Data(to_xml(&b.build())));
     }
@@ -386,7 +409,11 @@ impl C2sStream {
                     return self.sasl_failed("invalid-mechanism");
                 };
                 if !self.mechanisms().contains(&mech) {
-                    let cond = if mech == MechanismName::Plain { "encryption-required" } else { "invalid-mechanism" };
+                    let cond = if mech == MechanismName::Plain {
+                        "encryption-required"
+                    } else {
+                        "invalid-mechanism"
+                    };
                     return self.sasl_failed(cond);
                 }
                 let mut session = SaslSession::start(mech, &self.cfg.accounts);
@@ -430,7 +457,10 @@ impl C2sStream {
         self.sasl_failures += 1;
         self.sasl_reply("failure", None, Some(condition));
         if self.sasl_failures >= MAX_SASL_FAILURES {
-            self.shutdown(Some("policy-violation"), Some("too many failed authentication attempts"));
+            self.shutdown(
+                Some("policy-violation"),
+                Some("too many failed authentication attempts"),
+            );
         }
     }
 
@@ -445,12 +475,15 @@ impl C2sStream {
             return;
         };
         if payload.is("session", NS_SESSION) {
-            self.out.push_back(Output::Data(to_xml(&iq_result(&iq, &server))));
+            self.out
+                .push_back(Output::Data(to_xml(&iq_result(&iq, &server))));
             return;
         }
         if !payload.is("bind", NS_BIND) || iq.attr("type") != Some("set") {
-            let err = StanzaError::new(ErrorType::Cancel, "not-authorized").with_text("bind a resource first");
-            self.out.push_back(Output::Data(to_xml(&error_reply(&iq, &server, &err))));
+            let err = StanzaError::new(ErrorType::Cancel, "not-authorized")
+                .with_text("bind a resource first");
+            self.out
+                .push_back(Output::Data(to_xml(&error_reply(&iq, &server, &err))));
             return;
         }
         let user = self.user.clone().unwrap_or_default();
@@ -464,11 +497,16 @@ impl C2sStream {
             .or_else(|| FullJid::new(&format!("{user}@{}/{}", self.cfg.domain, random())).ok());
         let Some(jid) = jid else {
             let err = StanzaError::new(ErrorType::Modify, "jid-malformed");
-            self.out.push_back(Output::Data(to_xml(&error_reply(&iq, &server, &err))));
+            self.out
+                .push_back(Output::Data(to_xml(&error_reply(&iq, &server, &err))));
             return;
         };
         let answer = Element::builder("bind", NS_BIND)
-            .append(Element::builder("jid", NS_BIND).append(jid.to_string()).build())
+            .append(
+                Element::builder("jid", NS_BIND)
+                    .append(jid.to_string())
+                    .build(),
+            )
             .build();
         // The IQ has no `from` yet (the client has no address), so the
         // result has no `to`: it goes to the stream.
@@ -482,7 +520,10 @@ impl C2sStream {
     fn established(&mut self, mut el: Element) {
         let is_stanza = el.ns() == NS_CLIENT && matches!(el.name(), "iq" | "message" | "presence");
         if !is_stanza {
-            self.shutdown(Some("unsupported-stanza-type"), Some(&format!("<{}/>", el.name())));
+            self.shutdown(
+                Some("unsupported-stanza-type"),
+                Some(&format!("<{}/>", el.name())),
+            );
             return;
         }
         let Some(jid) = &self.bound else { return };
@@ -553,9 +594,17 @@ mod tests {
         s.tls_established();
         s.feed(OPEN.as_bytes());
         let out = data(&drain(&mut s));
-        assert!(out.contains("PLAIN") && out.contains("SCRAM-SHA-1") && out.contains("ANONYMOUS"), "{out}");
+        assert!(
+            out.contains("PLAIN") && out.contains("SCRAM-SHA-1") && out.contains("ANONYMOUS"),
+            "{out}"
+        );
         let creds = B64.encode(b"\0alice\0secret");
-        s.feed(format!("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{creds}</auth>").as_bytes());
+        s.feed(
+            format!(
+                "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{creds}</auth>"
+            )
+            .as_bytes(),
+        );
         assert!(data(&drain(&mut s)).contains("<success"));
         s.feed(OPEN.as_bytes());
         assert!(data(&drain(&mut s)).contains("xmpp-bind"));
@@ -565,17 +614,27 @@ mod tests {
         assert!(out.contains(&Output::Bound(jid)), "{out:?}");
         s.feed(b"<message to='bob@localhost' from='forged@evil'><body>hi</body></message>");
         let out = drain(&mut s);
-        let Some(Output::Stanza(m)) = out.first() else { panic!("{out:?}") };
-        assert_eq!(m.attr("from"), Some("alice@localhost/desk"), "from must be stamped");
+        let Some(Output::Stanza(m)) = out.first() else {
+            panic!("{out:?}")
+        };
+        assert_eq!(
+            m.attr("from"),
+            Some("alice@localhost/desk"),
+            "from must be stamped"
+        );
     }
 
     #[test]
     fn wrong_password_fails_and_three_failures_close() {
         let mut s = C2sStream::new(cfg(false), Framing::WebSocket, true);
-        s.feed_message(b"<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='localhost' version='1.0'/>");
+        s.feed_message(
+            b"<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='localhost' version='1.0'/>",
+        );
         drain(&mut s);
         let creds = B64.encode(b"\0alice\0nope");
-        let auth = format!("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{creds}</auth>");
+        let auth = format!(
+            "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{creds}</auth>"
+        );
         for i in 0..3 {
             s.feed_message(auth.as_bytes());
             let out = drain(&mut s);
@@ -587,11 +646,18 @@ mod tests {
     #[test]
     fn plain_is_not_offered_on_an_insecure_websocket() {
         let mut s = C2sStream::new(cfg(false), Framing::WebSocket, false);
-        s.feed_message(b"<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='localhost' version='1.0'/>");
+        s.feed_message(
+            b"<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='localhost' version='1.0'/>",
+        );
         let out = data(&drain(&mut s));
         assert!(!out.contains(">PLAIN<"), "{out}");
         let creds = B64.encode(b"\0alice\0secret");
-        s.feed_message(format!("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{creds}</auth>").as_bytes());
+        s.feed_message(
+            format!(
+                "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{creds}</auth>"
+            )
+            .as_bytes(),
+        );
         assert!(data(&drain(&mut s)).contains("encryption-required"));
     }
 
@@ -599,7 +665,11 @@ mod tests {
     fn stream_errors_for_bad_xml() {
         for (input, cond) in [
             (&b"<!DOCTYPE x [<!ENTITY a 'b'>]><x/>"[..], "restricted-xml"),
-            (&b"<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='localhost' version='1.0'"[..], "not-well-formed"),
+            (
+                &b"<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='localhost' version='1.0'"
+                    [..],
+                "not-well-formed",
+            ),
             (&b"\xff\xfe<open/>"[..], "not-well-formed"),
         ] {
             let mut s = C2sStream::new(cfg(false), Framing::WebSocket, true);

@@ -43,7 +43,8 @@ impl TlsIdentity {
     /// `conference.<domain>`.
     pub fn self_signed(domain: &str) -> Result<TlsIdentity, TlsError> {
         let names = vec![domain.to_string(), format!("conference.{domain}")];
-        let cert = rcgen::generate_simple_self_signed(names).map_err(|e| TlsError::Generate(e.to_string()))?;
+        let cert = rcgen::generate_simple_self_signed(names)
+            .map_err(|e| TlsError::Generate(e.to_string()))?;
         let cert_pem = cert.cert.pem();
         let key_pem = cert.signing_key.serialize_pem();
         Self::from_pem(&cert_pem, &key_pem)
@@ -59,32 +60,38 @@ impl TlsIdentity {
             return Self::from_files(&cert_path, &key_path);
         }
         let names = vec![domain.to_string(), format!("conference.{domain}")];
-        let cert = rcgen::generate_simple_self_signed(names).map_err(|e| TlsError::Generate(e.to_string()))?;
+        let cert = rcgen::generate_simple_self_signed(names)
+            .map_err(|e| TlsError::Generate(e.to_string()))?;
         let cert_pem = cert.cert.pem();
         let key_pem = cert.signing_key.serialize_pem();
-        std::fs::create_dir_all(dir).map_err(|e| TlsError::Files(format!("{}: {e}", dir.display())))?;
-        std::fs::write(&cert_path, &cert_pem).map_err(|e| TlsError::Files(format!("{}: {e}", cert_path.display())))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| TlsError::Files(format!("{}: {e}", dir.display())))?;
+        std::fs::write(&cert_path, &cert_pem)
+            .map_err(|e| TlsError::Files(format!("{}: {e}", cert_path.display())))?;
         write_private(&key_path, &key_pem)?;
         Self::from_pem(&cert_pem, &key_pem)
     }
 
     /// Configured certificate chain and private key files (PEM).
     pub fn from_files(cert: &Path, key: &Path) -> Result<TlsIdentity, TlsError> {
-        let cert_pem =
-            std::fs::read_to_string(cert).map_err(|e| TlsError::Files(format!("{}: {e}", cert.display())))?;
-        let key_pem = std::fs::read_to_string(key).map_err(|e| TlsError::Files(format!("{}: {e}", key.display())))?;
+        let cert_pem = std::fs::read_to_string(cert)
+            .map_err(|e| TlsError::Files(format!("{}: {e}", cert.display())))?;
+        let key_pem = std::fs::read_to_string(key)
+            .map_err(|e| TlsError::Files(format!("{}: {e}", key.display())))?;
         Self::from_pem(&cert_pem, &key_pem)
     }
 
     /// From PEM text.
     pub fn from_pem(cert_pem: &str, key_pem: &str) -> Result<TlsIdentity, TlsError> {
-        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
-            .collect::<Result<_, _>>()
-            .map_err(|e| TlsError::Files(format!("certificate: {e}")))?;
+        let certs: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+                .collect::<Result<_, _>>()
+                .map_err(|e| TlsError::Files(format!("certificate: {e}")))?;
         if certs.is_empty() {
             return Err(TlsError::Files("no certificate in the PEM".into()));
         }
-        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|e| TlsError::Files(format!("key: {e}")))?;
+        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+            .map_err(|e| TlsError::Files(format!("key: {e}")))?;
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let config = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()

@@ -299,7 +299,9 @@ pub fn parse_frame(limits: &Limits, message: &[u8]) -> Result<Frame, XmlError> {
             }
             Ok(None) => break,
             Err(EndOrError::NeedMoreData) => {
-                return Err(XmlError::NotWellFormed("frame ends inside an element".into()))
+                return Err(XmlError::NotWellFormed(
+                    "frame ends inside an element".into(),
+                ))
             }
             Err(EndOrError::Error(e)) => return Err(classify(e)),
         }
@@ -377,7 +379,9 @@ mod tests {
         for (out, err) in [whole, split] {
             assert_eq!(err, None);
             assert_eq!(out.len(), 4, "{out:?}");
-            assert!(matches!(&out[0], Frame::Open(e) if e.name() == "stream" && e.attr("to") == Some("localhost")));
+            assert!(
+                matches!(&out[0], Frame::Open(e) if e.name() == "stream" && e.attr("to") == Some("localhost"))
+            );
             match &out[1] {
                 Frame::Stanza(m) => {
                     assert!(m.is("message", "jabber:client"));
@@ -393,7 +397,10 @@ mod tests {
 
     #[test]
     fn too_many_children_are_refused() {
-        let many = format!("<message xmlns='jabber:client'>{}</message>", "<a/>".repeat(10_000));
+        let many = format!(
+            "<message xmlns='jabber:client'>{}</message>",
+            "<a/>".repeat(10_000)
+        );
         let err = parse_frame(&Limits::default(), many.as_bytes()).err();
         assert!(matches!(err, Some(XmlError::PolicyViolation(_))), "{err:?}");
         let doc = format!("{HEADER}{many}");
@@ -422,7 +429,8 @@ mod tests {
 
     #[test]
     fn doctype_and_entities_are_restricted() {
-        let (_, err) = frames(&[b"<?xml version='1.0'?><!DOCTYPE lol [<!ENTITY lol 'lol'>]><stream:stream/>"]);
+        let (_, err) =
+            frames(&[b"<?xml version='1.0'?><!DOCTYPE lol [<!ENTITY lol 'lol'>]><stream:stream/>"]);
         assert!(matches!(err, Some(XmlError::RestrictedXml(_))), "{err:?}");
         let doc = format!("{HEADER}<message><body>&lol9;</body></message>");
         let (_, err) = frames(&[doc.as_bytes()]);
@@ -472,18 +480,39 @@ mod tests {
     #[test]
     fn websocket_frames() {
         let l = Limits::default();
-        let open = parse_frame(&l, b"<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='localhost' version='1.0'/>").expect("open");
+        let open = parse_frame(
+            &l,
+            b"<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='localhost' version='1.0'/>",
+        )
+        .expect("open");
         assert!(matches!(open, Frame::Open(e) if e.attr("to") == Some("localhost")));
-        let close = parse_frame(&l, b"<close xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>").expect("close");
+        let close = parse_frame(&l, b"<close xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>")
+            .expect("close");
         assert_eq!(close, Frame::Close);
-        let st = parse_frame(&l, b"<iq xmlns='jabber:client' type='get' id='1'><ping xmlns='urn:xmpp:ping'/></iq>").expect("iq");
+        let st = parse_frame(
+            &l,
+            b"<iq xmlns='jabber:client' type='get' id='1'><ping xmlns='urn:xmpp:ping'/></iq>",
+        )
+        .expect("iq");
         assert!(matches!(st, Frame::Stanza(e) if e.is("iq", "jabber:client")));
         let mut deep = b"<a xmlns='urn:x'>".to_vec();
         deep.extend_from_slice(&b"<a>".repeat(100));
         let deep = parse_frame(&l, &deep);
-        assert!(matches!(deep, Err(XmlError::PolicyViolation(_))), "{deep:?}");
-        assert!(matches!(parse_frame(&l, b"<!DOCTYPE x><a/>"), Err(XmlError::RestrictedXml(_))));
-        assert!(matches!(parse_frame(&l, b"<a><b></a>"), Err(XmlError::NotWellFormed(_))));
-        assert!(matches!(parse_frame(&l, b""), Err(XmlError::NotWellFormed(_))));
+        assert!(
+            matches!(deep, Err(XmlError::PolicyViolation(_))),
+            "{deep:?}"
+        );
+        assert!(matches!(
+            parse_frame(&l, b"<!DOCTYPE x><a/>"),
+            Err(XmlError::RestrictedXml(_))
+        ));
+        assert!(matches!(
+            parse_frame(&l, b"<a><b></a>"),
+            Err(XmlError::NotWellFormed(_))
+        ));
+        assert!(matches!(
+            parse_frame(&l, b""),
+            Err(XmlError::NotWellFormed(_))
+        ));
     }
 }

@@ -58,7 +58,8 @@ pub async fn join_sfu(
 ) -> Joined {
     let filter = filter.unwrap_or_else(|| Arc::new(|s| s));
     let peer = Arc::new(TestPeer::new(name, opts).await);
-    let offer = SdpOffer::from_sdp_string(&peer.create_offer().await).expect("webrtc-rs offer parses");
+    let offer =
+        SdpOffer::from_sdp_string(&peer.create_offer().await).expect("webrtc-rs offer parses");
     let (id, answer, mut events) = sfu
         .create_endpoint(room.into(), name.into(), offer)
         .await
@@ -73,7 +74,8 @@ pub async fn join_sfu(
             match ev {
                 EndpointEvent::Offer { offer, removed, .. } => {
                     let answer = p.apply_remote_offer(filter(offer.to_sdp_string())).await;
-                    let answer = SdpAnswer::from_sdp_string(&answer).expect("webrtc-rs answer parses");
+                    let answer =
+                        SdpAnswer::from_sdp_string(&answer).expect("webrtc-rs answer parses");
                     if let Err(e) = s.accept_answer(id, answer).await {
                         panic!("the bridge refused {}'s answer: {e}", p.name());
                     }

@@ -85,5 +85,9 @@ pub async fn raw_status_line(addr: std::net::SocketAddr, path: &str) -> String {
     s.write_all(req.as_bytes()).await.expect("write");
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out).await;
-    String::from_utf8_lossy(&out).lines().next().unwrap_or("").to_string()
+    String::from_utf8_lossy(&out)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string()
 }

@@ -13,8 +13,8 @@ use signaling::call::ParticipantCall;
 use xmpp_parsers::jid::BareJid;
 
 use crate::peer::{PeerOptions, TestPeer};
-pub use crate::xmpp::{error_condition, nc};
 use crate::xmpp::XmppClient;
+pub use crate::xmpp::{error_condition, nc};
 
 use signaling::stanza::{NS_CLIENT, NS_JINGLE, NS_JMI, NS_MUC, NS_MUC_USER};
 
@@ -80,7 +80,11 @@ impl Participant {
 
     /// A guest (SASL ANONYMOUS) logged in over the XMPP WebSocket of the
     /// Confab whose HTTP front is at `http`, with a peer built from `opts`.
-    pub async fn guest_over_websocket(http: SocketAddr, nick: &str, opts: PeerOptions) -> Participant {
+    pub async fn guest_over_websocket(
+        http: SocketAddr,
+        nick: &str,
+        opts: PeerOptions,
+    ) -> Participant {
         let ws = format!("ws://{http}/xmpp-websocket");
         let xmpp = XmppClient::connect_ws(&ws, "localhost")
             .await
@@ -142,17 +146,22 @@ impl Participant {
         let offer = self.peer.create_offer().await;
         let sid = format!("sid-{}-{}", self.nick, rand::random::<u32>());
         let own = self.xmpp.jid().to_string();
-        let (call, jingle) =
-            ParticipantCall::initiate(&sid, &own, &room.to_string(), &offer).map_err(|e| e.to_string())?;
+        let (call, jingle) = ParticipantCall::initiate(&sid, &own, &room.to_string(), &offer)
+            .map_err(|e| e.to_string())?;
         self.call = Some(call);
         let id = self.id();
         self.send_iq(&room.to_string(), &id, jingle).await?;
         let ok = self
             .pump_until(Duration::from_secs(15), |s| {
-                s.seen.responses.contains_key(&id) && s.call.as_ref().is_some_and(|c| c.is_accepted())
+                s.seen.responses.contains_key(&id)
+                    && s.call.as_ref().is_some_and(|c| c.is_accepted())
             })
             .await;
-        let result = self.seen.responses.get(&id).map(|r| r.attr("type").unwrap_or("").to_string());
+        let result = self
+            .seen
+            .responses
+            .get(&id)
+            .map(|r| r.attr("type").unwrap_or("").to_string());
         if result.as_deref() != Some("result") {
             let err = self.seen.responses.get(&id).and_then(error_condition);
             return Err(format!(
@@ -161,7 +170,10 @@ impl Participant {
             ));
         }
         if !ok {
-            return Err(format!("no session-accept; problems: {:?}", self.seen.problems));
+            return Err(format!(
+                "no session-accept; problems: {:?}",
+                self.seen.problems
+            ));
         }
         Ok(())
     }
@@ -172,7 +184,13 @@ impl Participant {
     }
 
     /// Send an IQ of `kind` (`get`/`set`) with `payload` to `to`.
-    pub async fn send_iq_of(&mut self, kind: &str, to: &str, id: &str, payload: Element) -> Result<(), String> {
+    pub async fn send_iq_of(
+        &mut self,
+        kind: &str,
+        to: &str,
+        id: &str,
+        payload: Element,
+    ) -> Result<(), String> {
         let iq = Element::builder("iq", NS_CLIENT)
             .attr(nc("type"), kind)
             .attr(nc("to"), to)
@@ -188,13 +206,26 @@ impl Participant {
     }
 
     /// Send an IQ of `kind` and wait for its response.
-    pub async fn request_of(&mut self, kind: &str, to: &str, payload: Element) -> Result<Element, String> {
+    pub async fn request_of(
+        &mut self,
+        kind: &str,
+        to: &str,
+        payload: Element,
+    ) -> Result<Element, String> {
         let id = self.id();
         self.send_iq_of(kind, to, &id, payload).await?;
-        if !self.pump_until(Duration::from_secs(10), |s| s.seen.responses.contains_key(&id)).await {
+        if !self
+            .pump_until(Duration::from_secs(10), |s| {
+                s.seen.responses.contains_key(&id)
+            })
+            .await
+        {
             return Err("no response".into());
         }
-        self.seen.responses.remove(&id).ok_or_else(|| "no response".into())
+        self.seen
+            .responses
+            .remove(&id)
+            .ok_or_else(|| "no response".into())
     }
 
     /// Send a groupchat message to the room.
@@ -214,7 +245,11 @@ impl Participant {
         let msg = Element::builder("message", NS_CLIENT)
             .attr(nc("to"), room.to_string())
             .attr(nc("type"), "groupchat")
-            .append(Element::builder("subject", NS_CLIENT).append(subject).build())
+            .append(
+                Element::builder("subject", NS_CLIENT)
+                    .append(subject)
+                    .build(),
+            )
             .build();
         self.xmpp.send(msg).await
     }
@@ -261,7 +296,10 @@ impl Participant {
         let reply = self.request(&room, jingle).await?;
         match reply.attr("type") {
             Some("result") => Ok(()),
-            _ => Err(format!("session-terminate refused: {}", String::from(&reply))),
+            _ => Err(format!(
+                "session-terminate refused: {}",
+                String::from(&reply)
+            )),
         }
     }
 
@@ -282,7 +320,11 @@ impl Participant {
 
     /// Handle incoming stanzas until `done` holds or `timeout` passes;
     /// returns whether `done` held.
-    pub async fn pump_until(&mut self, timeout: Duration, done: impl Fn(&Participant) -> bool) -> bool {
+    pub async fn pump_until(
+        &mut self,
+        timeout: Duration,
+        done: impl Fn(&Participant) -> bool,
+    ) -> bool {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             if done(self) {
@@ -307,13 +349,19 @@ impl Participant {
         match el.name() {
             "presence" => {
                 let Some(from) = el.attr("from") else { return };
-                let Some((_, nick)) = from.split_once('/') else { return };
+                let Some((_, nick)) = from.split_once('/') else {
+                    return;
+                };
                 if el.attr("type") == Some("unavailable") {
                     self.seen.occupants.remove(nick);
                     if nick == self.nick {
                         let codes = el
                             .get_child("x", NS_MUC_USER)
-                            .map(|x| x.children().filter_map(|c| c.attr("code").map(String::from)).collect())
+                            .map(|x| {
+                                x.children()
+                                    .filter_map(|c| c.attr("code").map(String::from))
+                                    .collect()
+                            })
                             .unwrap_or_default();
                         self.seen.removed_with = Some(codes);
                     }
@@ -323,7 +371,9 @@ impl Participant {
             }
             "message" => {
                 if let Some(p) = el.get_child("proceed", NS_JMI) {
-                    self.seen.proceeds.push(p.attr("id").unwrap_or("").to_string());
+                    self.seen
+                        .proceeds
+                        .push(p.attr("id").unwrap_or("").to_string());
                 }
                 if el.attr("type") == Some("error") {
                     self.seen.message_errors.push(el.clone());
@@ -332,13 +382,20 @@ impl Participant {
                     if let Some(subject) = el.get_child("subject", NS_CLIENT) {
                         self.seen.subject = Some(subject.text());
                     }
-                    if let (Some(from), Some(body)) = (el.attr("from"), el.get_child("body", NS_CLIENT)) {
+                    if let (Some(from), Some(body)) =
+                        (el.attr("from"), el.get_child("body", NS_CLIENT))
+                    {
                         let nick = from.split_once('/').map(|(_, n)| n).unwrap_or("");
                         self.seen.chat.push((nick.to_string(), body.text()));
                     }
                     if el.attr("from").is_some_and(|f| !f.contains('/')) {
-                        let codes = el.get_child("x", NS_MUC_USER).into_iter().flat_map(|x| x.children());
-                        let codes = codes.filter(|c| c.is("status", NS_MUC_USER)).filter_map(|c| c.attr("code"));
+                        let codes = el
+                            .get_child("x", NS_MUC_USER)
+                            .into_iter()
+                            .flat_map(|x| x.children());
+                        let codes = codes
+                            .filter(|c| c.is("status", NS_MUC_USER))
+                            .filter_map(|c| c.attr("code"));
                         self.seen.room_statuses.extend(codes.map(String::from));
                     }
                 }
@@ -368,7 +425,9 @@ impl Participant {
     }
 
     async fn bridge_request(&mut self, iq: Element) {
-        let Some(jingle) = iq.get_child("jingle", NS_JINGLE).cloned() else { return };
+        let Some(jingle) = iq.get_child("jingle", NS_JINGLE).cloned() else {
+            return;
+        };
         let action = jingle.attr("action").unwrap_or("").to_string();
         self.reply(&iq).await;
         let Some(call) = self.call.as_mut() else {
@@ -386,14 +445,18 @@ impl Participant {
                     Err(e) => return self.seen.problems.push(format!("content-add: {e}")),
                 };
                 let answer = self.peer.apply_remote_offer(offer.sdp).await;
-                let Some(call) = self.call.as_mut() else { return };
+                let Some(call) = self.call.as_mut() else {
+                    return;
+                };
                 match call.content_accept(&answer) {
                     Ok(accept) => {
                         self.seen.content_adds.push(offer.contents);
                         let room = call.room_jid().to_string();
                         let id = self.id();
                         if let Err(e) = self.send_iq(&room, &id, accept).await {
-                            self.seen.problems.push(format!("sending content-accept: {e}"));
+                            self.seen
+                                .problems
+                                .push(format!("sending content-accept: {e}"));
                         }
                     }
                     Err(e) => self.seen.problems.push(format!("content-accept: {e}")),
@@ -407,9 +470,11 @@ impl Participant {
                 Err(e) => self.seen.problems.push(format!("content-remove: {e}")),
             },
             "session-terminate" => {
-                let reason = jingle
-                    .get_child("reason", NS_JINGLE)
-                    .and_then(|r| r.children().find(|c| c.name() != "text").map(|c| c.name().to_string()));
+                let reason = jingle.get_child("reason", NS_JINGLE).and_then(|r| {
+                    r.children()
+                        .find(|c| c.name() != "text")
+                        .map(|c| c.name().to_string())
+                });
                 let _ = call.on_session_terminate(&jingle);
                 self.seen.terminated = Some(reason.unwrap_or_default());
             }
@@ -417,4 +482,3 @@ impl Participant {
         }
     }
 }
-

@@ -22,7 +22,10 @@ use tokio::io::AsyncReadExt;
 
 fn repo() -> PathBuf {
     // This crate lives in tests/ of the repository.
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 fn chromium() -> PathBuf {
@@ -51,7 +54,11 @@ async fn browser_call(codec: &str) {
         "run `npm ci` in web/client first (scripts/test.sh does)"
     );
     let chromium = chromium();
-    assert!(chromium.exists(), "Chromium not found at {} (scripts/test.sh installs it)", chromium.display());
+    assert!(
+        chromium.exists(),
+        "Chromium not found at {} (scripts/test.sh installs it)",
+        chromium.display()
+    );
     let confab = start_confab().await;
     let out = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
@@ -76,33 +83,62 @@ async fn browser_call(codec: &str) {
     let mut stdout = child.stdout.take().expect("piped");
     let mut report = String::new();
     let status = tokio::time::timeout(Duration::from_secs(180), async {
-        stdout.read_to_string(&mut report).await.expect("read the report");
+        stdout
+            .read_to_string(&mut report)
+            .await
+            .expect("read the report");
         child.wait().await.expect("wait for node")
     })
     .await
     .expect("the browser call finishes within 3 minutes");
     confab.stop();
-    assert!(status.success(), "the browser call failed ({status}); its log is above");
+    assert!(
+        status.success(),
+        "the browser call failed ({status}); its log is above"
+    );
 
     let line = report.lines().last().unwrap_or_default();
-    let report: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("the report is JSON ({e}): {line}"));
-    let mime = if codec == "h264" { "video/H264" } else { "video/VP8" };
+    let report: serde_json::Value =
+        serde_json::from_str(line).unwrap_or_else(|e| panic!("the report is JSON ({e}): {line}"));
+    let mime = if codec == "h264" {
+        "video/H264"
+    } else {
+        "video/VP8"
+    };
     for nick in ["alice", "bob", "carol"] {
         let page = &report["pages"][nick];
-        let received = page["received"].as_object().unwrap_or_else(|| panic!("no page report for {nick}: {report}"));
+        let received = page["received"]
+            .as_object()
+            .unwrap_or_else(|| panic!("no page report for {nick}: {report}"));
         // Each page decoded both others' video in the chosen codec and heard them.
         assert_eq!(received.len(), 2, "{nick} received from {received:?}");
         for (from, r) in received {
             assert_eq!(r["codec"], mime, "{nick} <- {from}: {r}");
-            assert!(r["framesDecoded"].as_u64() > Some(0), "{nick} <- {from}: {r}");
-            assert!(r["audioEnergy"].as_f64() > Some(0.0), "{nick} <- {from}: {r}");
+            assert!(
+                r["framesDecoded"].as_u64() > Some(0),
+                "{nick} <- {from}: {r}"
+            );
+            assert!(
+                r["audioEnergy"].as_f64() > Some(0.0),
+                "{nick} <- {from}: {r}"
+            );
         }
-        assert!(page["layers"].as_array().is_some_and(|l| l.len() >= 2), "{nick} simulcast layers: {}", page["layers"]);
+        assert!(
+            page["layers"].as_array().is_some_and(|l| l.len() >= 2),
+            "{nick} simulcast layers: {}",
+            page["layers"]
+        );
     }
     let screenshot = out.join(format!("call-{codec}.png"));
     let png = std::fs::read(&screenshot).expect("the screenshot is kept");
-    assert!(png.starts_with(b"\x89PNG"), "{} is not a PNG", screenshot.display());
-    let first = report["firstFrameMs"].as_f64().expect("time to first frame");
+    assert!(
+        png.starts_with(b"\x89PNG"),
+        "{} is not a PNG",
+        screenshot.display()
+    );
+    let first = report["firstFrameMs"]
+        .as_f64()
+        .expect("time to first frame");
     println!("browser call ({codec}): first remote frame {first} ms after page load for the last to join");
     println!("screenshot: {}", screenshot.display());
 }

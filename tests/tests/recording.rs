@@ -27,7 +27,8 @@ async fn json(confab: &confab::Running, method: reqwest::Method, path: &str) -> 
         .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
     let status = res.status().as_u16();
     let body = res.text().await.unwrap_or_default();
-    let value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{method} {path}: {e}: {body}"));
+    let value =
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{method} {path}: {e}: {body}"));
     (status, value)
 }
 
@@ -41,16 +42,28 @@ async fn raw_status(confab: &confab::Running, path: &str) -> String {
 }
 
 async fn ws_participant(confab: &confab::Running, nick: &str) -> Participant {
-    Participant::guest_over_websocket(confab.http_addr, nick, PeerOptions::publisher(VideoCodec::Vp8)).await
+    Participant::guest_over_websocket(
+        confab.http_addr,
+        nick,
+        PeerOptions::publisher(VideoCodec::Vp8),
+    )
+    .await
 }
 
 /// Whether the room has said `body` (a message from the room itself).
 fn room_said(p: &Participant, body: &str) -> bool {
-    p.seen.chat.iter().any(|(nick, b)| nick.is_empty() && b == body)
+    p.seen
+        .chat
+        .iter()
+        .any(|(nick, b)| nick.is_empty() && b == body)
 }
 
 /// Pump both until `done` holds for each, or a minute passes.
-async fn pump_both_until(a: &mut Participant, b: &mut Participant, done: impl Fn(&Participant) -> bool + Copy) {
+async fn pump_both_until(
+    a: &mut Participant,
+    b: &mut Participant,
+    done: impl Fn(&Participant) -> bool + Copy,
+) {
     tokio::join!(a.pump_until(LONG, done), b.pump_until(LONG, done));
 }
 
@@ -58,17 +71,23 @@ async fn pump_both_until(a: &mut Participant, b: &mut Participant, done: impl Fn
 async fn in_call(confab: &confab::Running, alice: &mut Participant, bob: &mut Participant) -> bool {
     let deadline = tokio::time::Instant::now() + LONG;
     loop {
-        tokio::join!(alice.pump(Duration::from_millis(200)), bob.pump(Duration::from_millis(200)));
+        tokio::join!(
+            alice.pump(Duration::from_millis(200)),
+            bob.pump(Duration::from_millis(200))
+        );
         let (_, detail) = get_json(confab, "/api/rooms/standup").await;
         let publishing = |p: &Value| {
             p["connected"] == true
                 && p["tracks"].as_array().is_some_and(|ts| {
-                    ["audio", "video"]
-                        .iter()
-                        .all(|k| ts.iter().any(|t| t["kind"] == *k && t["bitrate_in_bps"].as_u64() > Some(0)))
+                    ["audio", "video"].iter().all(|k| {
+                        ts.iter()
+                            .any(|t| t["kind"] == *k && t["bitrate_in_bps"].as_u64() > Some(0))
+                    })
                 })
         };
-        let ok = detail["participants"].as_array().is_some_and(|ps| ps.len() == 2 && ps.iter().all(publishing));
+        let ok = detail["participants"]
+            .as_array()
+            .is_some_and(|ps| ps.len() == 2 && ps.iter().all(publishing));
         if ok || tokio::time::Instant::now() >= deadline {
             return ok;
         }
@@ -86,19 +105,35 @@ async fn two_in_a_call(confab: &confab::Running) -> (Participant, Participant) {
         p.start_call().await.expect("the room accepts the call");
         p.peer.start_sending();
     }
-    assert!(in_call(confab, &mut alice, &mut bob).await, "both publish audio and video");
+    assert!(
+        in_call(confab, &mut alice, &mut bob).await,
+        "both publish audio and video"
+    );
     (alice, bob)
 }
 
 /// Pump both until every file of the recording in progress has grown
 /// past `bytes` and there is one per participant and the composite.
-async fn record_until(confab: &confab::Running, alice: &mut Participant, bob: &mut Participant, bytes: u64) -> Value {
+async fn record_until(
+    confab: &confab::Running,
+    alice: &mut Participant,
+    bob: &mut Participant,
+    bytes: u64,
+) -> Value {
     let deadline = tokio::time::Instant::now() + LONG;
     loop {
-        tokio::join!(alice.pump(Duration::from_millis(200)), bob.pump(Duration::from_millis(200)));
+        tokio::join!(
+            alice.pump(Duration::from_millis(200)),
+            bob.pump(Duration::from_millis(200))
+        );
         let (_, list) = get_json(confab, "/api/recordings").await;
-        let files: Vec<&Value> = list["files"].as_array().map(|f| f.iter().filter(|f| f["in_progress"] == true).collect()).unwrap_or_default();
-        if (files.len() == 3 && files.iter().all(|f| f["size"].as_u64() > Some(bytes))) || tokio::time::Instant::now() >= deadline {
+        let files: Vec<&Value> = list["files"]
+            .as_array()
+            .map(|f| f.iter().filter(|f| f["in_progress"] == true).collect())
+            .unwrap_or_default();
+        if (files.len() == 3 && files.iter().all(|f| f["size"].as_u64() > Some(bytes)))
+            || tokio::time::Instant::now() >= deadline
+        {
             return list;
         }
     }
@@ -107,11 +142,21 @@ async fn record_until(confab: &confab::Running, alice: &mut Participant, bob: &m
 /// ffprobe's codec names of `path`'s streams, if ffprobe is installed.
 fn ffprobe_codecs(path: &std::path::Path) -> Option<Vec<String>> {
     let out = std::process::Command::new("ffprobe")
-        .args(["-v", "error", "-show_entries", "stream=codec_type,codec_name", "-of", "csv=p=0"])
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_type,codec_name",
+            "-of",
+            "csv=p=0",
+        ])
         .arg(path)
         .output()
         .ok()?;
-    let mut codecs: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect();
+    let mut codecs: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
     codecs.sort();
     Some(codecs)
 }
@@ -119,35 +164,65 @@ fn ffprobe_codecs(path: &std::path::Path) -> Option<Vec<String>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_moderator_records_a_call_and_admins_download_it() {
     init_tracing();
-    let confab = confab::start(&confab::config::Config::ephemeral()).await.expect("confab starts");
+    let confab = confab::start(&confab::config::Config::ephemeral())
+        .await
+        .expect("confab starts");
     let (mut alice, mut bob) = two_in_a_call(&confab).await;
     let (_, list) = get_json(&confab, "/api/recordings").await;
     assert_eq!(list, serde_json::json!({ "recording": [], "files": [] }));
 
     // Bob is no moderator: refused, and nothing is recorded.
     bob.say("/record start").await.expect("bob asks");
-    bob.pump_until(LONG, |p| !p.seen.message_errors.is_empty()).await;
+    bob.pump_until(LONG, |p| !p.seen.message_errors.is_empty())
+        .await;
     let refusal = bob.seen.message_errors.first().expect("bob is refused");
-    assert_eq!(confab_tests::participant::error_condition(refusal).as_deref(), Some("forbidden"), "{refusal:?}");
-    assert!(!alice.seen.chat.iter().any(|(_, b)| b.contains("/record")), "the command is no chat");
+    assert_eq!(
+        confab_tests::participant::error_condition(refusal).as_deref(),
+        Some("forbidden"),
+        "{refusal:?}"
+    );
+    assert!(
+        !alice.seen.chat.iter().any(|(_, b)| b.contains("/record")),
+        "the command is no chat"
+    );
     let (_, list) = get_json(&confab, "/api/recordings").await;
     assert_eq!(list["recording"], serde_json::json!([]));
 
     // Alice is: everyone hears recording started.
     alice.say("/record start").await.expect("alice asks");
-    pump_both_until(&mut alice, &mut bob, |p| room_said(p, "Recording started by alice.")).await;
+    pump_both_until(&mut alice, &mut bob, |p| {
+        room_said(p, "Recording started by alice.")
+    })
+    .await;
     for p in [&alice, &bob] {
-        assert!(room_said(p, "Recording started by alice."), "{} is told: {:?}", p.nick, p.seen.chat);
+        assert!(
+            room_said(p, "Recording started by alice."),
+            "{} is told: {:?}",
+            p.nick,
+            p.seen.chat
+        );
     }
     let list = record_until(&confab, &mut alice, &mut bob, 50_000).await;
     assert_eq!(list["recording"][0]["room"], "standup", "{list:#}");
     assert_eq!(list["recording"][0]["by"], "alice", "{list:#}");
-    assert!(alice.seen.message_errors.is_empty(), "{:?}", alice.seen.message_errors);
+    assert!(
+        alice.seen.message_errors.is_empty(),
+        "{:?}",
+        alice.seen.message_errors
+    );
 
     alice.say("/record stop").await.expect("alice stops");
-    pump_both_until(&mut alice, &mut bob, |p| room_said(p, "Recording stopped by alice.")).await;
+    pump_both_until(&mut alice, &mut bob, |p| {
+        room_said(p, "Recording stopped by alice.")
+    })
+    .await;
     for p in [&alice, &bob] {
-        assert!(room_said(p, "Recording stopped by alice."), "{} is told: {:?}", p.nick, p.seen.chat);
+        assert!(
+            room_said(p, "Recording stopped by alice."),
+            "{} is told: {:?}",
+            p.nick,
+            p.seen.chat
+        );
     }
 
     // One finished WebM per participant and the composite MP4, listed
@@ -160,24 +235,63 @@ async fn a_moderator_records_a_call_and_admins_download_it() {
     let dir = std::env::temp_dir().join(format!("confab-recording-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a scratch directory");
     for (who, part, ext, mime, codecs) in [
-        ("alice", "-alice-", ".webm", "video/webm", ["opus,audio", "vp8,video"]),
-        ("bob", "-bob-", ".webm", "video/webm", ["opus,audio", "vp8,video"]),
-        ("composite", "-composite", ".mp4", "video/mp4", ["h264,video", "opus,audio"]),
+        (
+            "alice",
+            "-alice-",
+            ".webm",
+            "video/webm",
+            ["opus,audio", "vp8,video"],
+        ),
+        (
+            "bob",
+            "-bob-",
+            ".webm",
+            "video/webm",
+            ["opus,audio", "vp8,video"],
+        ),
+        (
+            "composite",
+            "-composite",
+            ".mp4",
+            "video/mp4",
+            ["h264,video", "opus,audio"],
+        ),
     ] {
         let f = files
             .iter()
-            .find(|f| f["name"].as_str().is_some_and(|n| n.starts_with("standup-") && n.contains(part) && n.ends_with(ext)))
+            .find(|f| {
+                f["name"].as_str().is_some_and(|n| {
+                    n.starts_with("standup-") && n.contains(part) && n.ends_with(ext)
+                })
+            })
             .unwrap_or_else(|| panic!("{who}'s recording is listed: {list:#}"));
         assert_eq!(f["in_progress"], false);
         assert!(f["size"].as_u64() > Some(10_000), "{f}");
         let link = f["url"].as_str().expect("a download link");
         let res = reqwest::get(url(&confab, link)).await.expect("download");
         assert_eq!(res.status().as_u16(), 200, "{link}");
-        assert_eq!(res.headers().get("content-type").and_then(|v| v.to_str().ok()), Some(mime), "{link}");
-        let disposition = res.headers().get("content-disposition").and_then(|v| v.to_str().ok()).unwrap_or_default();
-        assert!(disposition.starts_with("attachment; filename=\"standup-"), "{link} downloads as an attachment: {disposition:?}");
+        assert_eq!(
+            res.headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok()),
+            Some(mime),
+            "{link}"
+        );
+        let disposition = res
+            .headers()
+            .get("content-disposition")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        assert!(
+            disposition.starts_with("attachment; filename=\"standup-"),
+            "{link} downloads as an attachment: {disposition:?}"
+        );
         let body = res.bytes().await.expect("the file");
-        assert_eq!(Some(body.len() as u64), f["size"].as_u64(), "{link} is the whole file");
+        assert_eq!(
+            Some(body.len() as u64),
+            f["size"].as_u64(),
+            "{link} is the whole file"
+        );
         let path = dir.join(format!("{who}{ext}"));
         std::fs::write(&path, &body).expect("saved");
         let got = ffprobe_codecs(&path).expect("ffprobe runs");
@@ -193,7 +307,9 @@ async fn a_moderator_records_a_call_and_admins_download_it() {
         assert_eq!(res.status().as_u16(), 206, "{link}: partial content");
         let size = body.len();
         assert_eq!(
-            res.headers().get("content-range").and_then(|v| v.to_str().ok()),
+            res.headers()
+                .get("content-range")
+                .and_then(|v| v.to_str().ok()),
             Some(format!("bytes 1000-1999/{size}").as_str()),
             "{link}"
         );
@@ -204,30 +320,81 @@ async fn a_moderator_records_a_call_and_admins_download_it() {
 
     // Stopping twice, or starting twice, is a conflict over XMPP too.
     alice.say("/record stop").await.expect("alice stops again");
-    alice.pump_until(LONG, |p| room_said(p, "Recording: the room is not being recorded.")).await;
-    assert!(room_said(&alice, "Recording: the room is not being recorded."), "{:?}", alice.seen.chat);
+    alice
+        .pump_until(LONG, |p| {
+            room_said(p, "Recording: the room is not being recorded.")
+        })
+        .await;
+    assert!(
+        room_said(&alice, "Recording: the room is not being recorded."),
+        "{:?}",
+        alice.seen.chat
+    );
 
     // Admins: REST start and stop; the room is told.
-    let (status, started) = json(&confab, reqwest::Method::POST, "/api/rooms/standup/recording").await;
+    let (status, started) = json(
+        &confab,
+        reqwest::Method::POST,
+        "/api/rooms/standup/recording",
+    )
+    .await;
     assert_eq!(status, 201, "{started}");
     assert_eq!(started["room"], "standup");
-    let (status, again) = json(&confab, reqwest::Method::POST, "/api/rooms/StandUp/recording").await;
+    let (status, again) = json(
+        &confab,
+        reqwest::Method::POST,
+        "/api/rooms/StandUp/recording",
+    )
+    .await;
     assert_eq!(status, 409, "{again}");
-    pump_both_until(&mut alice, &mut bob, |p| room_said(p, "Recording started by admin.")).await;
-    assert!(room_said(&bob, "Recording started by admin."), "{:?}", bob.seen.chat);
+    pump_both_until(&mut alice, &mut bob, |p| {
+        room_said(p, "Recording started by admin.")
+    })
+    .await;
+    assert!(
+        room_said(&bob, "Recording started by admin."),
+        "{:?}",
+        bob.seen.chat
+    );
     record_until(&confab, &mut alice, &mut bob, 10_000).await;
-    let (status, stopped) = json(&confab, reqwest::Method::DELETE, "/api/rooms/standup/recording").await;
+    let (status, stopped) = json(
+        &confab,
+        reqwest::Method::DELETE,
+        "/api/rooms/standup/recording",
+    )
+    .await;
     assert_eq!(status, 200, "{stopped}");
-    assert_eq!(stopped["files"].as_array().map(Vec::len), Some(3), "{stopped}");
-    let (status, _) = json(&confab, reqwest::Method::DELETE, "/api/rooms/standup/recording").await;
+    assert_eq!(
+        stopped["files"].as_array().map(Vec::len),
+        Some(3),
+        "{stopped}"
+    );
+    let (status, _) = json(
+        &confab,
+        reqwest::Method::DELETE,
+        "/api/rooms/standup/recording",
+    )
+    .await;
     assert_eq!(status, 409);
-    pump_both_until(&mut alice, &mut bob, |p| room_said(p, "Recording stopped by admin.")).await;
-    assert!(room_said(&alice, "Recording stopped by admin."), "{:?}", alice.seen.chat);
+    pump_both_until(&mut alice, &mut bob, |p| {
+        room_said(p, "Recording stopped by admin.")
+    })
+    .await;
+    assert!(
+        room_said(&alice, "Recording stopped by admin."),
+        "{:?}",
+        alice.seen.chat
+    );
     let (_, list) = get_json(&confab, "/api/recordings").await;
     assert_eq!(list["files"].as_array().map(Vec::len), Some(6), "{list:#}");
 
     // A recording nobody stops ends by itself once everyone has left.
-    let (status, _) = json(&confab, reqwest::Method::POST, "/api/rooms/standup/recording").await;
+    let (status, _) = json(
+        &confab,
+        reqwest::Method::POST,
+        "/api/rooms/standup/recording",
+    )
+    .await;
     assert_eq!(status, 201);
     record_until(&confab, &mut alice, &mut bob, 10_000).await;
     alice.leave().await.expect("alice leaves");
@@ -240,13 +407,25 @@ async fn a_moderator_records_a_call_and_admins_download_it() {
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
-    assert_eq!(list["recording"], serde_json::json!([]), "the recording ended with the room: {list:#}");
+    assert_eq!(
+        list["recording"],
+        serde_json::json!([]),
+        "the recording ended with the room: {list:#}"
+    );
     let files = list["files"].as_array().cloned().unwrap_or_default();
     assert_eq!(files.len(), 9, "{list:#}");
-    assert!(files.iter().all(|f| f["in_progress"] == false), "every file is closed: {list:#}");
+    assert!(
+        files.iter().all(|f| f["in_progress"] == false),
+        "every file is closed: {list:#}"
+    );
 
     // Rooms that are not, names that cannot be.
-    let (status, body) = json(&confab, reqwest::Method::POST, "/api/rooms/nobody-here/recording").await;
+    let (status, body) = json(
+        &confab,
+        reqwest::Method::POST,
+        "/api/rooms/nobody-here/recording",
+    )
+    .await;
     assert_eq!(status, 404, "{body}");
     let (status, body) = json(&confab, reqwest::Method::POST, "/api/rooms/a%40b/recording").await;
     assert_eq!(status, 400, "{body}");
@@ -262,7 +441,10 @@ async fn a_moderator_records_a_call_and_admins_download_it() {
     }
     for path in ["/recordings/../Cargo.toml", "/recordings/%2E%2E/Cargo.toml"] {
         let status = raw_status(&confab, path).await;
-        assert!(status.contains(" 404 ") || status.contains(" 400 "), "{path}: {status}");
+        assert!(
+            status.contains(" 404 ") || status.contains(" 400 "),
+            "{path}: {status}"
+        );
     }
     confab.stop();
 }
@@ -283,22 +465,52 @@ async fn the_room_is_told_when_a_nearly_full_disk_stops_the_recording() {
     let stopped = "Recording stopped: the disk is nearly full.";
     pump_both_until(&mut alice, &mut bob, |p| room_said(p, stopped)).await;
     for p in [&alice, &bob] {
-        let said: Vec<&str> = p.seen.chat.iter().filter(|(n, _)| n.is_empty()).map(|(_, b)| b.as_str()).collect();
-        assert_eq!(said, ["Recording started by alice.", stopped], "{} is told", p.nick);
-        assert_eq!(p.seen.room_statuses, ["170", "171"], "{}'s room status codes", p.nick);
+        let said: Vec<&str> = p
+            .seen
+            .chat
+            .iter()
+            .filter(|(n, _)| n.is_empty())
+            .map(|(_, b)| b.as_str())
+            .collect();
+        assert_eq!(
+            said,
+            ["Recording started by alice.", stopped],
+            "{} is told",
+            p.nick
+        );
+        assert_eq!(
+            p.seen.room_statuses,
+            ["170", "171"],
+            "{}'s room status codes",
+            p.nick
+        );
     }
     let (_, list) = get_json(&confab, "/api/recordings").await;
     assert_eq!(list["recording"], serde_json::json!([]), "{list:#}");
     let files = list["files"].as_array().cloned().unwrap_or_default();
     // It stopped at its first look at the disk, within a second: whatever
     // it wrote by then is closed.
-    assert!(files.iter().all(|f| f["in_progress"] == false), "no file is left open: {list:#}");
+    assert!(
+        files.iter().all(|f| f["in_progress"] == false),
+        "no file is left open: {list:#}"
+    );
 
     // The room can record again once there is room on the disk: asking
     // again is not refused as "already recording".
     alice.say("/record start").await.expect("alice asks again");
-    let again = |p: &Participant| p.seen.chat.iter().filter(|(n, b)| n.is_empty() && b == stopped).count() == 2;
+    let again = |p: &Participant| {
+        p.seen
+            .chat
+            .iter()
+            .filter(|(n, b)| n.is_empty() && b == stopped)
+            .count()
+            == 2
+    };
     alice.pump_until(LONG, again).await;
     assert!(again(&alice), "{:?}", alice.seen.chat);
-    assert!(alice.seen.message_errors.is_empty(), "{:?}", alice.seen.message_errors);
+    assert!(
+        alice.seen.message_errors.is_empty(),
+        "{:?}",
+        alice.seen.message_errors
+    );
 }

@@ -233,10 +233,16 @@ pub fn routes(config: WebConfig) -> Router {
     let unknown = || async { ApiError(StatusCode::NOT_FOUND, "no such API route".into()) };
     // Recordings are for admins only (see `auth`).
     let admin = Router::new()
-        .route("/api/rooms/{room}/recording", post(start_recording).delete(stop_recording))
+        .route(
+            "/api/rooms/{room}/recording",
+            post(start_recording).delete(stop_recording),
+        )
         .route("/api/recordings", get(recordings))
         .route("/recordings/{file}", get(download))
-        .route_layer(axum::middleware::from_fn_with_state(config.admin_token.clone(), crate::auth::require_admin));
+        .route_layer(axum::middleware::from_fn_with_state(
+            config.admin_token.clone(),
+            crate::auth::require_admin,
+        ));
     Router::new()
         .route("/api/rooms", get(rooms))
         .route("/api/rooms/{room}", get(room))
@@ -262,17 +268,23 @@ async fn rooms(State(config): State<WebConfig>) -> Json<RoomList> {
     Json(RoomList { rooms })
 }
 
-async fn room(State(config): State<WebConfig>, name: Result<Path<String>, PathRejection>) -> Result<Json<RoomDetail>, ApiError> {
+async fn room(
+    State(config): State<WebConfig>,
+    name: Result<Path<String>, PathRejection>,
+) -> Result<Json<RoomDetail>, ApiError> {
     let Path(name) = name.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
-    let jid = config
-        .signaling
-        .room_jid(&name)
-        .ok_or_else(|| ApiError(StatusCode::BAD_REQUEST, format!("{name:?} is not a valid room name")))?;
-    let snapshot = config
-        .signaling
-        .room(jid.clone())
-        .await
-        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no room {:?}", room_name(&jid))))?;
+    let jid = config.signaling.room_jid(&name).ok_or_else(|| {
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("{name:?} is not a valid room name"),
+        )
+    })?;
+    let snapshot = config.signaling.room(jid.clone()).await.ok_or_else(|| {
+        ApiError(
+            StatusCode::NOT_FOUND,
+            format!("no room {:?}", room_name(&jid)),
+        )
+    })?;
     let tracks = config
         .sfu
         .room_tracks(&RoomId::from(jid.to_string()))
@@ -289,14 +301,22 @@ async fn room(State(config): State<WebConfig>, name: Result<Path<String>, PathRe
 }
 
 /// The room called `name`, which must exist.
-async fn existing_room(config: &WebConfig, name: Result<Path<String>, PathRejection>) -> Result<signaling::jid::BareJid, ApiError> {
+async fn existing_room(
+    config: &WebConfig,
+    name: Result<Path<String>, PathRejection>,
+) -> Result<signaling::jid::BareJid, ApiError> {
     let Path(name) = name.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
-    let jid = config
-        .signaling
-        .room_jid(&name)
-        .ok_or_else(|| ApiError(StatusCode::BAD_REQUEST, format!("{name:?} is not a valid room name")))?;
+    let jid = config.signaling.room_jid(&name).ok_or_else(|| {
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("{name:?} is not a valid room name"),
+        )
+    })?;
     if config.signaling.room(jid.clone()).await.is_none() {
-        return Err(ApiError(StatusCode::NOT_FOUND, format!("no room {:?}", room_name(&jid))));
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("no room {:?}", room_name(&jid)),
+        ));
     }
     Ok(jid)
 }
@@ -304,7 +324,9 @@ async fn existing_room(config: &WebConfig, name: Result<Path<String>, PathReject
 fn record_error(e: &recorder::RecordError) -> ApiError {
     use recorder::RecordError as E;
     let status = match e {
-        E::AlreadyRecording | E::NotRecording | E::Sfu(sfu::SfuError::UnknownRoom(_)) => StatusCode::CONFLICT,
+        E::AlreadyRecording | E::NotRecording | E::Sfu(sfu::SfuError::UnknownRoom(_)) => {
+            StatusCode::CONFLICT
+        }
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
     ApiError(status, signaling::net::record_failure(e))
@@ -315,8 +337,18 @@ async fn start_recording(
     name: Result<Path<String>, PathRejection>,
 ) -> Result<(StatusCode, Json<RecordingStarted>), ApiError> {
     let jid = existing_room(&config, name).await?;
-    let active = config.signaling.start_recording(&jid, "admin").await.map_err(|e| record_error(&e))?;
-    Ok((StatusCode::CREATED, Json(RecordingStarted { room: room_name(&jid), started_unix: active.started_unix })))
+    let active = config
+        .signaling
+        .start_recording(&jid, "admin")
+        .await
+        .map_err(|e| record_error(&e))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(RecordingStarted {
+            room: room_name(&jid),
+            started_unix: active.started_unix,
+        }),
+    ))
 }
 
 async fn stop_recording(
@@ -324,8 +356,15 @@ async fn stop_recording(
     name: Result<Path<String>, PathRejection>,
 ) -> Result<Json<RecordingStopped>, ApiError> {
     let jid = existing_room(&config, name).await?;
-    let files = config.signaling.stop_recording(&jid, "admin").await.map_err(|e| record_error(&e))?;
-    Ok(Json(RecordingStopped { room: room_name(&jid), files: files.into_iter().map(|f| f.name).collect() }))
+    let files = config
+        .signaling
+        .stop_recording(&jid, "admin")
+        .await
+        .map_err(|e| record_error(&e))?;
+    Ok(Json(RecordingStopped {
+        room: room_name(&jid),
+        files: files.into_iter().map(|f| f.name).collect(),
+    }))
 }
 
 async fn recordings(State(config): State<WebConfig>) -> Result<Json<RecordingList>, ApiError> {
@@ -341,7 +380,12 @@ async fn recordings(State(config): State<WebConfig>) -> Result<Json<RecordingLis
         .collect();
     let files = r
         .files()
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("listing recordings: {e}")))?
+        .map_err(|e| {
+            ApiError(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("listing recordings: {e}"),
+            )
+        })?
         .into_iter()
         .map(|f| FileEntry {
             url: format!("/recordings/{}", f.name),
@@ -363,8 +407,14 @@ async fn download(
     request: axum::extract::Request,
 ) -> Result<Response, ApiError> {
     let Path(name) = name.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
-    let (true, Some(ctype)) = (recorder::registry::valid_name(&name), recorder::registry::content_type(&name)) else {
-        return Err(ApiError(StatusCode::BAD_REQUEST, format!("{name:?} is not a recording's name")));
+    let (true, Some(ctype)) = (
+        recorder::registry::valid_name(&name),
+        recorder::registry::content_type(&name),
+    ) else {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("{name:?} is not a recording's name"),
+        ));
     };
     let path = config
         .signaling
@@ -377,23 +427,39 @@ async fn download(
     let response = tower_http::services::ServeFile::new_with_mime(path, &mime)
         .try_call(request)
         .await
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("reading {name:?}: {e}")))?;
+        .map_err(|e| {
+            ApiError(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("reading {name:?}: {e}"),
+            )
+        })?;
     if response.status() == StatusCode::NOT_FOUND {
-        return Err(ApiError(StatusCode::NOT_FOUND, format!("no recording {name:?}")));
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("no recording {name:?}"),
+        ));
     }
     // Names are letters, digits, '-' and '_'; only ASCII ones go in a header.
-    let filename: String = if name.is_ascii() { name.clone() } else { "recording".to_owned() + &name[name.rfind('.').unwrap_or(0)..] };
+    let filename: String = if name.is_ascii() {
+        name.clone()
+    } else {
+        "recording".to_owned() + &name[name.rfind('.').unwrap_or(0)..]
+    };
     let disposition = format!("attachment; filename=\"{filename}\"");
     let mut response = response.map(axum::body::Body::new);
     if let Ok(value) = axum::http::HeaderValue::from_str(&disposition) {
-        response.headers_mut().insert(axum::http::header::CONTENT_DISPOSITION, value);
+        response
+            .headers_mut()
+            .insert(axum::http::header::CONTENT_DISPOSITION, value);
     }
     Ok(response)
 }
 
 /// The room's name: the node of its JID.
 fn room_name(jid: &signaling::jid::BareJid) -> String {
-    jid.node().map(|n| n.as_str().to_owned()).unwrap_or_default()
+    jid.node()
+        .map(|n| n.as_str().to_owned())
+        .unwrap_or_default()
 }
 
 fn kind_name(kind: MediaKind) -> &'static str {
@@ -405,7 +471,11 @@ fn kind_name(kind: MediaKind) -> &'static str {
 
 /// Put together a room's snapshot, its published tracks and each
 /// occupant's endpoint statistics (`stats[i]` for `snapshot.occupants[i]`).
-fn detail(snapshot: &RoomSnapshot, tracks: &[PublishedTrack], stats: &[Option<EndpointStats>]) -> RoomDetail {
+fn detail(
+    snapshot: &RoomSnapshot,
+    tracks: &[PublishedTrack],
+    stats: &[Option<EndpointStats>],
+) -> RoomDetail {
     let nick_of: HashMap<EndpointId, &str> = snapshot
         .occupants
         .iter()
@@ -416,7 +486,10 @@ fn detail(snapshot: &RoomSnapshot, tracks: &[PublishedTrack], stats: &[Option<En
     for s in stats.iter().flatten() {
         for t in &s.egress {
             if let Some(src) = &t.source {
-                forwarded.entry((src.publisher, src.mid.as_str())).or_default().push(t);
+                forwarded
+                    .entry((src.publisher, src.mid.as_str()))
+                    .or_default()
+                    .push(t);
             }
         }
     }
@@ -445,10 +518,18 @@ fn detail(snapshot: &RoomSnapshot, tracks: &[PublishedTrack], stats: &[Option<En
                 .iter()
                 .filter(|t| t.id.publisher == s.id)
                 .map(|t| {
-                    let mut layers: Vec<&TrackStats> = s.ingress.iter().filter(|i| i.mid == t.id.mid).collect();
+                    let mut layers: Vec<&TrackStats> =
+                        s.ingress.iter().filter(|i| i.mid == t.id.mid).collect();
                     // Lowest layer first, as the rids are listed.
-                    layers.sort_by_key(|l| l.rid.as_ref().and_then(|r| t.rids.iter().position(|x| x == r)));
-                    let copies = forwarded.get(&(s.id, t.id.mid.as_str())).map(Vec::as_slice).unwrap_or(&[]);
+                    layers.sort_by_key(|l| {
+                        l.rid
+                            .as_ref()
+                            .and_then(|r| t.rids.iter().position(|x| x == r))
+                    });
+                    let copies = forwarded
+                        .get(&(s.id, t.id.mid.as_str()))
+                        .map(Vec::as_slice)
+                        .unwrap_or(&[]);
                     Track {
                         mid: t.id.mid.clone(),
                         kind: kind_name(t.kind),
@@ -494,7 +575,9 @@ fn detail(snapshot: &RoomSnapshot, tracks: &[PublishedTrack], stats: &[Option<En
                     })
                 })
                 .collect();
-            p.receives.sort_by(|a, b| (&a.from, a.kind, &a.source_mid).cmp(&(&b.from, b.kind, &b.source_mid)));
+            p.receives.sort_by(|a, b| {
+                (&a.from, a.kind, &a.source_mid).cmp(&(&b.from, b.kind, &b.source_mid))
+            });
             p
         })
         .collect();

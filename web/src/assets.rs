@@ -43,7 +43,9 @@ pub fn is_safe_path(path: &str) -> bool {
     !path.is_empty()
         && !path.contains('\\')
         && !path.contains('\0')
-        && path.split('/').all(|seg| !seg.is_empty() && seg != "." && seg != "..")
+        && path
+            .split('/')
+            .all(|seg| !seg.is_empty() && seg != "." && seg != "..")
 }
 
 /// The `Content-Type` of a file, from its extension; text types say
@@ -78,7 +80,10 @@ pub fn serve(path: &str, request: &HeaderMap, caching: Caching) -> Response {
     if let Ok(v) = HeaderValue::from_str(&etag) {
         headers.insert(header::ETAG, v);
     }
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(caching.header()));
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(caching.header()),
+    );
     let fresh = request
         .get_all(header::IF_NONE_MATCH)
         .iter()
@@ -109,13 +114,22 @@ mod tests {
     #[test]
     fn content_types_by_extension() {
         assert_eq!(content_type("room.html"), "text/html; charset=utf-8");
-        assert_eq!(content_type("assets/room.js"), "text/javascript; charset=utf-8");
+        assert_eq!(
+            content_type("assets/room.js"),
+            "text/javascript; charset=utf-8"
+        );
         assert_eq!(content_type("assets/style.css"), "text/css; charset=utf-8");
-        assert_eq!(content_type("assets/favicon.svg"), "image/svg+xml; charset=utf-8");
+        assert_eq!(
+            content_type("assets/favicon.svg"),
+            "image/svg+xml; charset=utf-8"
+        );
         assert_eq!(content_type("assets/logo.png"), "image/png");
         assert_eq!(content_type("assets/favicon.ico"), "image/x-icon");
         assert_eq!(content_type("assets/inter.woff2"), "font/woff2");
-        assert_eq!(content_type("assets/data.json"), "application/json; charset=utf-8");
+        assert_eq!(
+            content_type("assets/data.json"),
+            "application/json; charset=utf-8"
+        );
         assert_eq!(content_type("assets/blob"), "application/octet-stream");
     }
 
@@ -124,7 +138,16 @@ mod tests {
         for ok in ["index.html", "assets/room.js", "assets/fonts/a.woff2"] {
             assert!(is_safe_path(ok), "{ok}");
         }
-        for bad in ["", "/etc/passwd", "../Cargo.toml", "assets/../../Cargo.toml", "assets/./x", "assets//x", "a\\b", "assets/"] {
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../Cargo.toml",
+            "assets/../../Cargo.toml",
+            "assets/./x",
+            "assets//x",
+            "a\\b",
+            "assets/",
+        ] {
             assert!(!is_safe_path(bad), "{bad:?}");
         }
     }

@@ -36,7 +36,11 @@ pub struct AdminToken(pub Option<Arc<str>>);
 
 impl std::fmt::Debug for AdminToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_some() { "AdminToken(set)" } else { "AdminToken(none)" })
+        f.write_str(if self.0.is_some() {
+            "AdminToken(set)"
+        } else {
+            "AdminToken(none)"
+        })
     }
 }
 
@@ -59,14 +63,21 @@ fn decide(token: &AdminToken, peer: SocketAddr, headers: &HeaderMap) -> Result<(
             if presented(headers).any(|t| same(t.as_bytes(), token.as_bytes())) {
                 Ok(())
             } else {
-                let mut res = ApiError(StatusCode::UNAUTHORIZED, "the admin token is missing or wrong".into()).into_response();
-                res.headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"confab admin\""));
+                let mut res = ApiError(
+                    StatusCode::UNAUTHORIZED,
+                    "the admin token is missing or wrong".into(),
+                )
+                .into_response();
+                res.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"confab admin\""),
+                );
                 Err(res)
             }
         }
         None => {
-            let forwarded = headers.contains_key("forwarded") || headers.contains_key("x-forwarded-for");
+            let forwarded =
+                headers.contains_key("forwarded") || headers.contains_key("x-forwarded-for");
             if peer.ip().is_loopback() && !forwarded {
                 Ok(())
             } else {
@@ -120,23 +131,41 @@ mod tests {
 
     fn status(token: Option<&str>, peer: &str, h: &[(&'static str, &str)]) -> Option<StatusCode> {
         let token = AdminToken(token.map(Arc::from));
-        decide(&token, peer.parse().expect("an address"), &headers(h)).err().map(|r| r.status())
+        decide(&token, peer.parse().expect("an address"), &headers(h))
+            .err()
+            .map(|r| r.status())
     }
 
     #[test]
     fn without_a_token_only_this_machine_is_admitted() {
         assert_eq!(status(None, LOCAL, &[]), None);
         assert_eq!(status(None, REMOTE, &[]), Some(StatusCode::FORBIDDEN));
-        assert_eq!(status(None, LOCAL, &[("x-forwarded-for", "192.0.2.7")]), Some(StatusCode::FORBIDDEN));
-        assert_eq!(status(None, LOCAL, &[("forwarded", "for=192.0.2.7")]), Some(StatusCode::FORBIDDEN));
+        assert_eq!(
+            status(None, LOCAL, &[("x-forwarded-for", "192.0.2.7")]),
+            Some(StatusCode::FORBIDDEN)
+        );
+        assert_eq!(
+            status(None, LOCAL, &[("forwarded", "for=192.0.2.7")]),
+            Some(StatusCode::FORBIDDEN)
+        );
         assert_eq!(status(None, "[::1]:5000", &[]), None);
     }
 
     #[test]
     fn with_a_token_whoever_presents_it_is_admitted_and_no_one_else() {
         let t = Some("s3cret-token");
-        assert_eq!(status(t, REMOTE, &[("authorization", "Bearer s3cret-token")]), None);
-        assert_eq!(status(t, REMOTE, &[("cookie", "theme=dark; confab_admin=s3cret-token")]), None);
+        assert_eq!(
+            status(t, REMOTE, &[("authorization", "Bearer s3cret-token")]),
+            None
+        );
+        assert_eq!(
+            status(
+                t,
+                REMOTE,
+                &[("cookie", "theme=dark; confab_admin=s3cret-token")]
+            ),
+            None
+        );
         for h in [
             vec![],
             vec![("authorization", "Bearer s3cret-tokeN")],
@@ -145,9 +174,17 @@ mod tests {
             vec![("cookie", "confab_admin_x=s3cret-token")],
             vec![("cookie", "confab_admin=")],
         ] {
-            assert_eq!(status(t, REMOTE, &h), Some(StatusCode::UNAUTHORIZED), "{h:?}");
+            assert_eq!(
+                status(t, REMOTE, &h),
+                Some(StatusCode::UNAUTHORIZED),
+                "{h:?}"
+            );
             // Being local is no substitute for the token once one is set.
-            assert_eq!(status(t, LOCAL, &h), Some(StatusCode::UNAUTHORIZED), "{h:?}");
+            assert_eq!(
+                status(t, LOCAL, &h),
+                Some(StatusCode::UNAUTHORIZED),
+                "{h:?}"
+            );
         }
     }
 }

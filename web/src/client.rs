@@ -12,8 +12,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
-use signaling::net::Signaling;
 use signaling::jid::BareJid;
+use signaling::net::Signaling;
 
 use crate::assets::{self, Caching};
 
@@ -58,12 +58,20 @@ pub fn room_of_path(segment: &str, service: &str) -> Option<BareJid> {
 /// The client's routes.
 pub fn routes(signaling: Signaling) -> Router {
     Router::new()
-        .route("/", get(|headers: HeaderMap| async move { page("index.html", &headers) }))
-        .route("/admin", get(|headers: HeaderMap| async move { page("admin.html", &headers) }))
+        .route(
+            "/",
+            get(|headers: HeaderMap| async move { page("index.html", &headers) }),
+        )
+        .route(
+            "/admin",
+            get(|headers: HeaderMap| async move { page("admin.html", &headers) }),
+        )
         .route("/assets/{*file}", get(asset))
         .route(
             "/favicon.ico",
-            get(|headers: HeaderMap| async move { assets::serve("assets/favicon.ico", &headers, Caching::Public) }),
+            get(|headers: HeaderMap| async move {
+                assets::serve("assets/favicon.ico", &headers, Caching::Public)
+            }),
         )
         .route("/config.json", get(config))
         .route("/{room}", get(room_page))
@@ -78,10 +86,18 @@ async fn asset(Path(file): Path<String>, headers: HeaderMap) -> Response {
     assets::serve(&format!("assets/{file}"), &headers, Caching::Public)
 }
 
-async fn room_page(State(signaling): State<Signaling>, Path(room): Path<String>, headers: HeaderMap) -> Response {
+async fn room_page(
+    State(signaling): State<Signaling>,
+    Path(room): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     match room_of_path(&room, &signaling.muc_domain()) {
         Some(_) => page("room.html", &headers),
-        None => (StatusCode::NOT_FOUND, "no such page, and no valid room name\n").into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            "no such page, and no valid room name\n",
+        )
+            .into_response(),
     }
 }
 
@@ -105,14 +121,22 @@ mod tests {
         let room = room_of_path("standup", SERVICE).map(|j| j.to_string());
         assert_eq!(room.as_deref(), Some("standup@conference.localhost"));
         assert_eq!(
-            room_of_path("Daily-Standup", SERVICE).map(|j| j.to_string()).as_deref(),
+            room_of_path("Daily-Standup", SERVICE)
+                .map(|j| j.to_string())
+                .as_deref(),
             Some("daily-standup@conference.localhost"),
             "names are normalised as XMPP does"
         );
         for reserved in RESERVED {
-            assert!(room_of_path(reserved, SERVICE).is_none(), "{reserved} is reserved");
+            assert!(
+                room_of_path(reserved, SERVICE).is_none(),
+                "{reserved} is reserved"
+            );
         }
-        assert!(room_of_path("Admin", SERVICE).is_none(), "reserved after normalisation too");
+        assert!(
+            room_of_path("Admin", SERVICE).is_none(),
+            "reserved after normalisation too"
+        );
         for bad in ["", "a@b", "a b", "x:y", "<script>", &"r".repeat(2000)] {
             assert!(room_of_path(bad, SERVICE).is_none(), "{bad:?} is no room");
         }

@@ -33,8 +33,8 @@
 //! [`router`]; everything it answers comes from the [`WebConfig`] handles.
 
 pub mod api;
-pub mod auth;
 pub mod assets;
+pub mod auth;
 pub mod client;
 pub mod metrics;
 pub mod websocket;
@@ -43,8 +43,8 @@ use std::io;
 use std::net::SocketAddr;
 
 use axum::Router;
-use signaling::net::Signaling;
 use sfu::SfuHandle;
+use signaling::net::Signaling;
 
 pub use crate::metrics::Metrics;
 

@@ -26,7 +26,8 @@ const UPKEEP_EVERY: Duration = Duration::from_secs(5);
 /// Buckets (seconds) of the media plane's forwarding latency: it should
 /// stay well under a millisecond.
 const LATENCY_BUCKETS: &[f64] = &[
-    0.000_005, 0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.1,
+    0.000_005, 0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005,
+    0.01, 0.025, 0.1,
 ];
 
 /// The Prometheus recorder of this process, if it could be installed.
@@ -67,7 +68,9 @@ impl Metrics {
                 }
             }
         });
-        Metrics { handle: handle.clone() }
+        Metrics {
+            handle: handle.clone(),
+        }
     }
 
     /// The metrics as Prometheus text; `None` without the recorder.
@@ -80,12 +83,21 @@ impl Metrics {
 
 /// The `/metrics` route.
 pub fn routes(metrics: Metrics) -> Router {
-    Router::new().route("/metrics", get(render)).with_state(metrics)
+    Router::new()
+        .route("/metrics", get(render))
+        .with_state(metrics)
 }
 
 async fn render(State(metrics): State<Metrics>) -> Response {
     match metrics.render() {
-        Some(text) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response(),
+        Some(text) => (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
         None => (
             StatusCode::SERVICE_UNAVAILABLE,
             "another metrics recorder is installed in this process\n",

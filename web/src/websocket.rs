@@ -37,7 +37,11 @@ async fn xmpp_websocket(
     if ws.selected_protocol().is_none() {
         // RFC 7395 §3.1: the subprotocol is how both sides know the
         // messages are XMPP.
-        return (StatusCode::BAD_REQUEST, "the WebSocket subprotocol 'xmpp' is required\n").into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            "the WebSocket subprotocol 'xmpp' is required\n",
+        )
+            .into_response();
     }
     // Without TLS in front, only a loopback peer counts as secure (PLAIN
     // is offered to it).
@@ -47,7 +51,10 @@ async fn xmpp_websocket(
 
 async fn pump(socket: WebSocket, conn: WsConnection) {
     let (mut sink, mut stream) = socket.split();
-    let WsConnection { incoming, mut outgoing } = conn;
+    let WsConnection {
+        incoming,
+        mut outgoing,
+    } = conn;
     let writer = async move {
         while let Some(out) = outgoing.recv().await {
             match out {

@@ -22,8 +22,15 @@ fn main() {
 }
 
 fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
-    let (sfu, _rooms) = SfuHandle::start(SfuConfig { workers: 1, first_port: 0, ..Default::default() })?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    let (sfu, _rooms) = SfuHandle::start(SfuConfig {
+        workers: 1,
+        first_port: 0,
+        ..Default::default()
+    })?;
     let mut recordings = Vec::new();
     let mut endpoints = Vec::new();
     let stdin = std::io::stdin();
@@ -35,7 +42,12 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     while input.read_line(&mut line)? > 0 {
         let words: Vec<String> = line.split_whitespace().map(str::to_owned).collect();
         line.clear();
-        match words.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        match words
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .as_slice()
+        {
             ["offer", room, name, len] => {
                 let mut sdp = vec![0u8; len.parse()?];
                 input.read_exact(&mut sdp)?;
@@ -61,7 +73,13 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                     prefix: format!("{room}-"),
                     ..recorder::RecordOptions::default()
                 };
-                recordings.push(recorder::Recorder::start_with(&sfu, &(*room).into(), dir.as_ref(), options, None)?);
+                recordings.push(recorder::Recorder::start_with(
+                    &sfu,
+                    &(*room).into(),
+                    dir.as_ref(),
+                    options,
+                    None,
+                )?);
                 writeln!(out, "recording")?;
             }
             _ => writeln!(out, "error unknown command")?,

@@ -2,9 +2,9 @@
 
 use std::ptr;
 
-use vpx_sys as vpx;
 use openh264::formats::YUVSource;
 use sfu::str0m::format::Codec;
+use vpx_sys as vpx;
 
 use super::picture::Picture;
 use crate::frame::{avc_nal_units, Frame};
@@ -56,11 +56,17 @@ impl VideoDecoder {
             VideoDecoder::Vp8(d) => d.decode(&frame.data),
             VideoDecoder::H264(d) => {
                 let annex_b = avc_to_annex_b(&frame.data);
-                let yuv = d.decode(&annex_b).map_err(|e| DecodeError::Codec(e.to_string()))?;
+                let yuv = d
+                    .decode(&annex_b)
+                    .map_err(|e| DecodeError::Codec(e.to_string()))?;
                 Ok(yuv.and_then(|yuv| {
                     let (w, h) = yuv.dimensions();
                     let (ys, us, vs) = yuv.strides();
-                    picture(w as u32, h as u32, [(yuv.y(), ys), (yuv.u(), us), (yuv.v(), vs)])
+                    picture(
+                        w as u32,
+                        h as u32,
+                        [(yuv.y(), ys), (yuv.u(), us), (yuv.v(), vs)],
+                    )
                 }))
             }
         }
@@ -114,7 +120,11 @@ impl Vp8Decoder {
         // decoder; the config outlives the call.
         unsafe {
             let mut ctx: vpx::vpx_codec_ctx_t = std::mem::zeroed();
-            let cfg = vpx::vpx_codec_dec_cfg_t { threads: 1, w: 0, h: 0 };
+            let cfg = vpx::vpx_codec_dec_cfg_t {
+                threads: 1,
+                w: 0,
+                h: 0,
+            };
             let rc = vpx::vpx_codec_dec_init_ver(
                 &mut ctx,
                 vpx::vpx_codec_vp8_dx(),
@@ -123,20 +133,24 @@ impl Vp8Decoder {
                 vpx::VPX_DECODER_ABI_VERSION as i32,
             );
             if rc != vpx::vpx_codec_err_t::VPX_CODEC_OK {
-                return Err(DecodeError::Init(format!("libvpx VP8 decoder: error {rc:?}")));
+                return Err(DecodeError::Init(format!(
+                    "libvpx VP8 decoder: error {rc:?}"
+                )));
             }
             Ok(Vp8Decoder { ctx })
         }
     }
 
     fn decode(&mut self, data: &[u8]) -> Result<Option<Picture>, DecodeError> {
-        let len = u32::try_from(data.len()).map_err(|_| DecodeError::Codec("frame too large".into()))?;
+        let len =
+            u32::try_from(data.len()).map_err(|_| DecodeError::Codec("frame too large".into()))?;
         if len == 0 {
             return Ok(None);
         }
         // SAFETY: the context was initialised in `new` and is used by one
         // thread at a time (`&mut self`); `data` outlives the call.
-        let rc = unsafe { vpx::vpx_codec_decode(&mut self.ctx, data.as_ptr(), len, ptr::null_mut(), 0) };
+        let rc =
+            unsafe { vpx::vpx_codec_decode(&mut self.ctx, data.as_ptr(), len, ptr::null_mut(), 0) };
         if rc != vpx::vpx_codec_err_t::VPX_CODEC_OK {
             return Err(DecodeError::Codec(format!("libvpx: error {rc:?}")));
         }
@@ -165,7 +179,15 @@ impl Vp8Decoder {
             if strides.contains(&0) || img.planes.iter().take(3).any(|p| p.is_null()) {
                 continue;
             }
-            last = picture(w, h, [(plane(0, h as usize), strides[0]), (plane(1, ch), strides[1]), (plane(2, ch), strides[2])]);
+            last = picture(
+                w,
+                h,
+                [
+                    (plane(0, h as usize), strides[0]),
+                    (plane(1, ch), strides[1]),
+                    (plane(2, ch), strides[2]),
+                ],
+            );
         }
         Ok(last)
     }

@@ -1,7 +1,9 @@
 //! Encoding the composite: H.264 with openh264 (for MP4) or VP8 with
 //! libvpx through `vpx-encode` (for WebM).
 
-use openh264::encoder::{BitRate, Encoder, EncoderConfig, FrameRate, FrameType, IntraFramePeriod, Profile};
+use openh264::encoder::{
+    BitRate, Encoder, EncoderConfig, FrameRate, FrameType, IntraFramePeriod, Profile,
+};
 
 use super::decode::annex_b_to_avc;
 use super::picture::Picture;
@@ -26,7 +28,13 @@ fn err(e: impl std::fmt::Display) -> RecordError {
 
 impl VideoEncoder {
     /// An encoder of `width` x `height` pictures at `fps`, aiming at `kbps`.
-    pub fn new(codec: OutputCodec, width: u32, height: u32, fps: u32, kbps: u32) -> Result<VideoEncoder, RecordError> {
+    pub fn new(
+        codec: OutputCodec,
+        width: u32,
+        height: u32,
+        fps: u32,
+        kbps: u32,
+    ) -> Result<VideoEncoder, RecordError> {
         match codec {
             OutputCodec::H264 => {
                 let config = EncoderConfig::new()
@@ -35,7 +43,8 @@ impl VideoEncoder {
                     .skip_frames(false)
                     .intra_frame_period(IntraFramePeriod::from_num_frames(fps * KEYFRAME_SECONDS))
                     .profile(Profile::Baseline);
-                let enc = Encoder::with_api_config(openh264::OpenH264API::from_source(), config).map_err(err)?;
+                let enc = Encoder::with_api_config(openh264::OpenH264API::from_source(), config)
+                    .map_err(err)?;
                 Ok(VideoEncoder::H264(Box::new(enc)))
             }
             OutputCodec::Vp8 => {
@@ -60,13 +69,25 @@ impl VideoEncoder {
                 let bits = enc.encode(picture).map_err(err)?;
                 let keyframe = matches!(bits.frame_type(), FrameType::IDR | FrameType::I);
                 let data = annex_b_to_avc(&bits.to_vec());
-                Ok(if data.is_empty() { Vec::new() } else { vec![Frame { data, rtp_time: index, keyframe }] })
+                Ok(if data.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![Frame {
+                        data,
+                        rtp_time: index,
+                        keyframe,
+                    }]
+                })
             }
             VideoEncoder::Vp8(enc) => {
                 let pts = i64::try_from(index).unwrap_or(i64::MAX);
                 let packets = enc.encode(pts, picture.data()).map_err(err)?;
                 Ok(packets
-                    .map(|f| Frame { data: f.data.to_vec(), rtp_time: u64::try_from(f.pts).unwrap_or(index), keyframe: f.key })
+                    .map(|f| Frame {
+                        data: f.data.to_vec(),
+                        rtp_time: u64::try_from(f.pts).unwrap_or(index),
+                        keyframe: f.key,
+                    })
                     .collect())
             }
         }

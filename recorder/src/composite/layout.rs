@@ -29,7 +29,12 @@ impl Rect {
     pub fn clip(&self, width: u32, height: u32) -> Rect {
         let x = self.x.min(width);
         let y = self.y.min(height);
-        Rect { x, y, w: self.right().min(width) - x, h: self.bottom().min(height) - y }
+        Rect {
+            x,
+            y,
+            w: self.right().min(width) - x,
+            h: self.bottom().min(height) - y,
+        }
     }
 }
 
@@ -53,7 +58,11 @@ pub fn grid(n: usize, width: u32, height: u32) -> Vec<Rect> {
     let mut cells = Vec::with_capacity(n as usize);
     for i in 0..n {
         let (row, col) = (i / cols, i % cols);
-        let in_row = if row == rows - 1 { n - row * cols } else { cols };
+        let in_row = if row == rows - 1 {
+            n - row * cols
+        } else {
+            cols
+        };
         let used_w = in_row * (cell_w + GAP) + GAP;
         let left = (width.saturating_sub(used_w) / 2) & !1;
         cells.push(Rect {
@@ -74,9 +83,18 @@ pub fn fit(cell: Rect, pw: u32, ph: u32) -> Rect {
     }
     let (cw, ch) = (u64::from(cell.w), u64::from(cell.h));
     let (pw, ph) = (u64::from(pw), u64::from(ph));
-    let (w, h) = if cw * ph <= ch * pw { (cw, cw * ph / pw) } else { (ch * pw / ph, ch) };
+    let (w, h) = if cw * ph <= ch * pw {
+        (cw, cw * ph / pw)
+    } else {
+        (ch * pw / ph, ch)
+    };
     let (w, h) = ((w as u32).max(2) & !1, (h as u32).max(2) & !1);
-    Rect { x: (cell.x + (cell.w - w.min(cell.w)) / 2) & !1, y: (cell.y + (cell.h - h.min(cell.h)) / 2) & !1, w, h }
+    Rect {
+        x: (cell.x + (cell.w - w.min(cell.w)) / 2) & !1,
+        y: (cell.y + (cell.h - h.min(cell.h)) / 2) & !1,
+        w,
+        h,
+    }
 }
 
 #[cfg(test)]
@@ -89,13 +107,29 @@ mod tests {
 
     #[test]
     fn grids_grow_with_the_room_and_stay_on_the_canvas() {
-        for (n, cols, rows) in [(1, 1, 1), (2, 2, 1), (3, 2, 2), (4, 2, 2), (5, 3, 2), (9, 3, 3), (10, 4, 3)] {
+        for (n, cols, rows) in [
+            (1, 1, 1),
+            (2, 2, 1),
+            (3, 2, 2),
+            (4, 2, 2),
+            (5, 3, 2),
+            (9, 3, 3),
+            (10, 4, 3),
+        ] {
             let cells = grid(n, 1280, 720);
             assert_eq!(cells.len(), n);
             let xs: std::collections::BTreeSet<u32> = cells.iter().map(|c| c.w).collect();
             assert_eq!(xs.len(), 1, "equal cells for {n}");
-            assert_eq!(cells[0].w, ((1280 - GAP) / cols - GAP) & !1, "{n} participants: {cols} columns");
-            assert_eq!(cells[0].h, ((720 - GAP) / rows - GAP) & !1, "{n} participants: {rows} rows");
+            assert_eq!(
+                cells[0].w,
+                ((1280 - GAP) / cols - GAP) & !1,
+                "{n} participants: {cols} columns"
+            );
+            assert_eq!(
+                cells[0].h,
+                ((720 - GAP) / rows - GAP) & !1,
+                "{n} participants: {rows} rows"
+            );
             for (i, a) in cells.iter().enumerate() {
                 assert!(a.right() <= 1280 && a.bottom() <= 720, "{n}: {a:?}");
                 assert!(a.x % 2 == 0 && a.y % 2 == 0 && a.w % 2 == 0 && a.h % 2 == 0);
@@ -117,7 +151,12 @@ mod tests {
 
     #[test]
     fn pictures_keep_their_aspect_ratio() {
-        let cell = Rect { x: 10, y: 20, w: 400, h: 300 };
+        let cell = Rect {
+            x: 10,
+            y: 20,
+            w: 400,
+            h: 300,
+        };
         let wide = fit(cell, 1280, 720);
         assert_eq!((wide.w, wide.h), (400, 224));
         assert_eq!(wide.x, 10);

@@ -42,8 +42,15 @@ pub struct Lane {
 impl Lane {
     /// A lane with its own Opus decoder.
     pub fn new() -> Result<Lane, RecordError> {
-        let decoder = opus::Decoder::new(RATE as u32, opus::Channels::Stereo).map_err(|e| RecordError::Mux(format!("opus decoder: {e}")))?;
-        Ok(Lane { decoder, start: 0, held: VecDeque::new(), scratch: vec![0; 5760 * CHANNELS], loudness: 0.0 })
+        let decoder = opus::Decoder::new(RATE as u32, opus::Channels::Stereo)
+            .map_err(|e| RecordError::Mux(format!("opus decoder: {e}")))?;
+        Ok(Lane {
+            decoder,
+            start: 0,
+            held: VecDeque::new(),
+            scratch: vec![0; 5760 * CHANNELS],
+            loudness: 0.0,
+        })
     }
 
     /// How loud this participant has been over the last half second or
@@ -120,13 +127,29 @@ impl Mixer {
     /// A mixer encoding stereo Opus at 64 kbit/s.
     pub fn new() -> Result<Mixer, RecordError> {
         let e = |e: opus::Error| RecordError::Mux(format!("opus encoder: {e}"));
-        let mut encoder = opus::Encoder::new(RATE as u32, opus::Channels::Stereo, opus::Application::Audio).map_err(e)?;
-        encoder.set_bitrate(opus::Bitrate::Bits(64_000)).map_err(e)?;
-        Ok(Mixer { encoder, mix: vec![0; FRAME * CHANNELS], pcm: vec![0; FRAME * CHANNELS], out: vec![0; 4000] })
+        let mut encoder = opus::Encoder::new(
+            RATE as u32,
+            opus::Channels::Stereo,
+            opus::Application::Audio,
+        )
+        .map_err(e)?;
+        encoder
+            .set_bitrate(opus::Bitrate::Bits(64_000))
+            .map_err(e)?;
+        Ok(Mixer {
+            encoder,
+            mix: vec![0; FRAME * CHANNELS],
+            pcm: vec![0; FRAME * CHANNELS],
+            out: vec![0; 4000],
+        })
     }
 
     /// The Opus packet of the 20 ms starting at `at`, mixed from `lanes`.
-    pub fn frame<'a>(&mut self, at: Duration, lanes: impl Iterator<Item = &'a mut Lane>) -> Result<Vec<u8>, RecordError> {
+    pub fn frame<'a>(
+        &mut self,
+        at: Duration,
+        lanes: impl Iterator<Item = &'a mut Lane>,
+    ) -> Result<Vec<u8>, RecordError> {
         let from = sample_at(at);
         self.mix.fill(0);
         for lane in lanes {
@@ -135,7 +158,10 @@ impl Mixer {
         for (p, m) in self.pcm.iter_mut().zip(&self.mix) {
             *p = (*m).clamp(i32::from(i16::MIN), i32::from(i16::MAX)) as i16;
         }
-        let n = self.encoder.encode(&self.pcm, &mut self.out).map_err(|e| RecordError::Mux(format!("opus encoder: {e}")))?;
+        let n = self
+            .encoder
+            .encode(&self.pcm, &mut self.out)
+            .map_err(|e| RecordError::Mux(format!("opus encoder: {e}")))?;
         Ok(self.out[..n].to_vec())
     }
 }
@@ -148,7 +174,9 @@ mod tests {
     fn tone(enc: &mut opus::Encoder, amplitude: f32) -> Vec<u8> {
         let pcm: Vec<i16> = (0..FRAME)
             .flat_map(|i| {
-                let s = (amplitude * (i as f32 * 2.0 * std::f32::consts::PI * 440.0 / 48_000.0).sin()) as i16;
+                let s = (amplitude
+                    * (i as f32 * 2.0 * std::f32::consts::PI * 440.0 / 48_000.0).sin())
+                    as i16;
                 [s, s]
             })
             .collect();
@@ -162,12 +190,17 @@ mod tests {
         let mut d = opus::Decoder::new(48_000, opus::Channels::Stereo).unwrap();
         let mut pcm = vec![0i16; 5760 * 2];
         let n = d.decode(mixer_out, &mut pcm, false).unwrap();
-        pcm[..n * 2].iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / (n * 2) as f64
+        pcm[..n * 2]
+            .iter()
+            .map(|&s| f64::from(s).powi(2))
+            .sum::<f64>()
+            / (n * 2) as f64
     }
 
     #[test]
     fn lanes_are_mixed_in_time_and_gaps_are_silent() {
-        let mut enc = opus::Encoder::new(48_000, opus::Channels::Stereo, opus::Application::Audio).unwrap();
+        let mut enc =
+            opus::Encoder::new(48_000, opus::Channels::Stereo, opus::Application::Audio).unwrap();
         let mut mixer = Mixer::new().unwrap();
         let (mut a, mut b) = (Lane::new().unwrap(), Lane::new().unwrap());
         let mut outs = Vec::new();
@@ -183,17 +216,29 @@ mod tests {
         let first: f64 = outs[10..20].iter().map(|o| energy(o)).sum();
         let second: f64 = outs[35..45].iter().map(|o| energy(o)).sum();
         assert!(first > 1e5, "one speaker is heard: {first}");
-        assert!(second > first * 1.5, "two speakers are louder: {second} vs {first}");
+        assert!(
+            second > first * 1.5,
+            "two speakers are louder: {second} vs {first}"
+        );
         // After the last packet the mix is silent.
-        let _ = mixer.frame(FRAME_TIME * 60, [&mut a, &mut b].into_iter()).unwrap();
-        let quiet = mixer.frame(FRAME_TIME * 61, [&mut a, &mut b].into_iter()).unwrap();
+        let _ = mixer
+            .frame(FRAME_TIME * 60, [&mut a, &mut b].into_iter())
+            .unwrap();
+        let quiet = mixer
+            .frame(FRAME_TIME * 61, [&mut a, &mut b].into_iter())
+            .unwrap();
         // 20 dB under one speaker (the decoder's start adds a little noise).
-        assert!(energy(&quiet) * 100.0 < first / 10.0, "silence: {} vs {first}", energy(&quiet));
+        assert!(
+            energy(&quiet) * 100.0 < first / 10.0,
+            "silence: {} vs {first}",
+            energy(&quiet)
+        );
     }
 
     #[test]
     fn late_and_garbage_packets_are_dropped_and_memory_is_bounded() {
-        let mut enc = opus::Encoder::new(48_000, opus::Channels::Stereo, opus::Application::Audio).unwrap();
+        let mut enc =
+            opus::Encoder::new(48_000, opus::Channels::Stereo, opus::Application::Audio).unwrap();
         let mut lane = Lane::new().unwrap();
         let p = tone(&mut enc, 1000.0);
         lane.push(Duration::from_secs(1), &p);

@@ -110,21 +110,37 @@ pub struct CompositeConfig {
 
 impl Default for CompositeConfig {
     fn default() -> CompositeConfig {
-        CompositeConfig { width: 1280, height: 720, fps: 30, codec: OutputCodec::H264, kbps: 2500 }
+        CompositeConfig {
+            width: 1280,
+            height: 720,
+            fps: 30,
+            codec: OutputCodec::H264,
+            kbps: 2500,
+        }
     }
 }
 
 impl CompositeConfig {
     /// Refuse sizes and rates the encoders cannot take.
     pub fn validate(&self) -> Result<(), String> {
-        if !(64..=3840).contains(&self.width) || !(64..=2160).contains(&self.height) || self.width % 2 == 1 || self.height % 2 == 1 {
-            return Err(format!("composite size {}x{}: even, 64x64 to 3840x2160", self.width, self.height));
+        if !(64..=3840).contains(&self.width)
+            || !(64..=2160).contains(&self.height)
+            || self.width % 2 == 1
+            || self.height % 2 == 1
+        {
+            return Err(format!(
+                "composite size {}x{}: even, 64x64 to 3840x2160",
+                self.width, self.height
+            ));
         }
         if !(1..=60).contains(&self.fps) {
             return Err(format!("composite frame rate {}: 1 to 60", self.fps));
         }
         if !(50..=50_000).contains(&self.kbps) {
-            return Err(format!("composite bitrate {} kbit/s: 50 to 50000", self.kbps));
+            return Err(format!(
+                "composite bitrate {} kbit/s: 50 to 50000",
+                self.kbps
+            ));
         }
         Ok(())
     }
@@ -198,10 +214,21 @@ pub struct Composite {
 impl Composite {
     /// A composite whose time axis starts at `start`, written through
     /// `sink` to `<name>.mp4` or `<name>.webm`.
-    pub fn new(start: Instant, config: CompositeConfig, sink: Sink, name: &str) -> Result<Composite, RecordError> {
+    pub fn new(
+        start: Instant,
+        config: CompositeConfig,
+        sink: Sink,
+        name: &str,
+    ) -> Result<Composite, RecordError> {
         config.validate().map_err(RecordError::Config)?;
         Ok(Composite {
-            encoder: VideoEncoder::new(config.codec, config.width, config.height, config.fps, config.kbps)?,
+            encoder: VideoEncoder::new(
+                config.codec,
+                config.width,
+                config.height,
+                config.fps,
+                config.kbps,
+            )?,
             mixer: Mixer::new()?,
             canvas: Picture::filled(config.width, config.height, BACKGROUND),
             config,
@@ -329,8 +356,16 @@ impl Composite {
             return Ok(());
         }
         let start = self.start;
-        let m = member(&mut self.members, &self.labels, &mut self.relayout, pkt.track.publisher);
-        let track = m.tracks.entry(pkt.track.mid.clone()).or_insert_with(|| TrackInput::new(&pkt));
+        let m = member(
+            &mut self.members,
+            &self.labels,
+            &mut self.relayout,
+            pkt.track.publisher,
+        );
+        let track = m
+            .tracks
+            .entry(pkt.track.mid.clone())
+            .or_insert_with(|| TrackInput::new(&pkt));
         let kind = track.kind;
         let placed = track.push(start, &pkt, true);
         if placed.want_keyframe {
@@ -348,10 +383,22 @@ impl Composite {
     /// A whole frame of `publisher`'s, placed at `at` on the time axis
     /// (VP8, H.264 as AVC access units, or Opus). `false` when a video
     /// frame did not decode: the caller should ask for a keyframe.
-    pub fn push_frame(&mut self, publisher: EndpointId, kind: MediaKind, codec: Codec, at: Duration, frame: &Frame) -> bool {
+    pub fn push_frame(
+        &mut self,
+        publisher: EndpointId,
+        kind: MediaKind,
+        codec: Codec,
+        at: Duration,
+        frame: &Frame,
+    ) -> bool {
         self.origin.get_or_insert(at);
         self.newest = self.newest.max(at);
-        let m = member(&mut self.members, &self.labels, &mut self.relayout, publisher);
+        let m = member(
+            &mut self.members,
+            &self.labels,
+            &mut self.relayout,
+            publisher,
+        );
         match kind {
             MediaKind::Audio => {
                 if m.lane.is_none() {
@@ -379,7 +426,16 @@ impl Composite {
                         // screen share is scaled down to it at once.
                         let (cw, ch) = (self.config.width, self.config.height);
                         if picture.width() > cw || picture.height() > ch {
-                            let r = fit(Rect { x: 0, y: 0, w: cw, h: ch }, picture.width(), picture.height());
+                            let r = fit(
+                                Rect {
+                                    x: 0,
+                                    y: 0,
+                                    w: cw,
+                                    h: ch,
+                                },
+                                picture.width(),
+                                picture.height(),
+                            );
                             picture = picture.scaled(r.w, r.h, &mut self.resizer);
                         }
                         if m.pictures.len() >= MAX_PICTURES {
@@ -428,7 +484,11 @@ impl Composite {
             if origin + next > until {
                 return Ok(());
             }
-            let r = if video_at <= audio_at { self.video_frame(origin, video_at) } else { self.audio_frame(origin, audio_at) };
+            let r = if video_at <= audio_at {
+                self.video_frame(origin, video_at)
+            } else {
+                self.audio_frame(origin, audio_at)
+            };
             if let Err(e) = r {
                 self.failed = true;
                 return Err(e);
@@ -462,7 +522,10 @@ impl Composite {
 
     fn audio_frame(&mut self, origin: Duration, rel: Duration) -> Result<(), RecordError> {
         self.next_audio += 1;
-        let packet = self.mixer.frame(origin + rel, self.members.values_mut().filter_map(|m| m.lane.as_mut()))?;
+        let packet = self.mixer.frame(
+            origin + rel,
+            self.members.values_mut().filter_map(|m| m.lane.as_mut()),
+        )?;
         let loudest = self
             .members
             .iter()
@@ -471,12 +534,22 @@ impl Composite {
             .max_by(|a, b| a.1.total_cmp(&b.1))
             .map(|(id, _)| id);
         // Keep the frame on whoever spoke last through a pause.
-        if (loudest.is_some() && loudest != self.speaker) || self.speaker.is_some_and(|s| !self.members.contains_key(&s)) {
+        if (loudest.is_some() && loudest != self.speaker)
+            || self.speaker.is_some_and(|s| !self.members.contains_key(&s))
+        {
             self.speaker = loudest;
             self.relayout = true;
         }
         if self.file.is_some() {
-            self.write(MediaKind::Audio, rel, Frame { data: packet, rtp_time: self.next_audio - 1, keyframe: true })?;
+            self.write(
+                MediaKind::Audio,
+                rel,
+                Frame {
+                    data: packet,
+                    rtp_time: self.next_audio - 1,
+                    keyframe: true,
+                },
+            )?;
         }
         Ok(())
     }
@@ -488,9 +561,16 @@ impl Composite {
             }
             let dest = (self.sink)(&self.name)?;
             let file: Box<dyn MediaFile> = match self.config.codec {
-                OutputCodec::H264 => Box::new(Mp4File::new(dest, &frame, rel, (self.config.width, self.config.height), true)?),
+                OutputCodec::H264 => Box::new(Mp4File::new(
+                    dest,
+                    &frame,
+                    rel,
+                    (self.config.width, self.config.height),
+                    true,
+                )?),
                 OutputCodec::Vp8 => {
-                    let mut f = WebmFile::new(dest, Some((self.config.width, self.config.height)), true)?;
+                    let mut f =
+                        WebmFile::new(dest, Some((self.config.width, self.config.height)), true)?;
                     f.write(kind, rel, &frame)?;
                     Box::new(f)
                 }
@@ -540,7 +620,13 @@ impl Composite {
             }
             let label_h = 8 * scale + 4 * scale;
             let y = cell.bottom().saturating_sub(label_h + 2 * scale);
-            self.canvas.label(&m.label, cell.x + 2 * scale, y, scale, cell.w.saturating_sub(4 * scale));
+            self.canvas.label(
+                &m.label,
+                cell.x + 2 * scale,
+                y,
+                scale,
+                cell.w.saturating_sub(4 * scale),
+            );
         }
     }
 }
@@ -555,7 +641,10 @@ fn member<'a>(
     members.entry(publisher).or_insert_with(|| {
         *relayout = true;
         Member {
-            label: labels.get(&publisher).cloned().unwrap_or_else(|| "participant".into()),
+            label: labels
+                .get(&publisher)
+                .cloned()
+                .unwrap_or_else(|| "participant".into()),
             tracks: HashMap::new(),
             decoder: None,
             pictures: VecDeque::new(),

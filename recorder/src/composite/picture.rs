@@ -36,21 +36,30 @@ impl Picture {
         let mut data = vec![y; luma + 2 * c];
         data[luma..luma + c].fill(u);
         data[luma + c..].fill(v);
-        Picture { width, height, data }
+        Picture {
+            width,
+            height,
+            data,
+        }
     }
 
     /// A copy of three strided planes (as decoders hand them out). `None`
     /// if the planes are shorter than their size and strides say.
     pub fn from_planes(width: u32, height: u32, planes: [(&[u8], usize); 3]) -> Option<Picture> {
         let mut pic = Picture::filled(width, height, BLACK);
-        let sizes = [(width as usize, height as usize), (chroma(width), chroma(height)), (chroma(width), chroma(height))];
+        let sizes = [
+            (width as usize, height as usize),
+            (chroma(width), chroma(height)),
+            (chroma(width), chroma(height)),
+        ];
         let mut offset = 0;
         for ((src, stride), (w, h)) in planes.into_iter().zip(sizes) {
             if stride < w || h > 0 && src.len() < stride * (h - 1) + w {
                 return None;
             }
             for row in 0..h {
-                pic.data[offset + row * w..offset + (row + 1) * w].copy_from_slice(&src[row * stride..row * stride + w]);
+                pic.data[offset + row * w..offset + (row + 1) * w]
+                    .copy_from_slice(&src[row * stride..row * stride + w]);
             }
             offset += w * h;
         }
@@ -99,7 +108,10 @@ impl Picture {
         for (i, (plane, pw, _)) in self.planes_mut().into_iter().enumerate() {
             let s = if i == 0 { 1 } else { 2 };
             let (x0, y0) = ((r.x / s) as usize, (r.y / s) as usize);
-            let (x1, y1) = (r.right().div_ceil(s) as usize, r.bottom().div_ceil(s) as usize);
+            let (x1, y1) = (
+                r.right().div_ceil(s) as usize,
+                r.bottom().div_ceil(s) as usize,
+            );
             for row in y0..y1 {
                 plane[row * pw + x0..row * pw + x1].fill(values[i]);
             }
@@ -135,7 +147,11 @@ impl Picture {
         let mut scaled = Vec::with_capacity(3);
         for i in 0..3 {
             let (src, sw, sh) = self.plane(i);
-            let (dw, dh) = if i == 0 { (width, height) } else { (width.div_ceil(2), height.div_ceil(2)) };
+            let (dw, dh) = if i == 0 {
+                (width, height)
+            } else {
+                (width.div_ceil(2), height.div_ceil(2))
+            };
             let mut dst = Image::new(dw, dh, PixelType::U8);
             if let Ok(src) = ImageRef::new(sw as u32, sh as u32, src, PixelType::U8) {
                 let _ = resizer.resize(&src, &mut dst, &opts);
@@ -163,7 +179,12 @@ impl Picture {
             return;
         }
         let pad = 2 * scale;
-        let bg = Rect { x: x & !1, y: y & !1, w: (chars.len() as u32 * glyph + 2 * pad + 1) & !1, h: (glyph + 2 * pad + 1) & !1 };
+        let bg = Rect {
+            x: x & !1,
+            y: y & !1,
+            w: (chars.len() as u32 * glyph + 2 * pad + 1) & !1,
+            h: (glyph + 2 * pad + 1) & !1,
+        };
         self.fill(bg, (32, 128, 128));
         let (w, h) = (self.width, self.height);
         let (luma, _, _) = self.planes_mut().into_iter().next().expect("three planes");
@@ -226,7 +247,15 @@ mod tests {
         canvas.blit(&white, 56, 24);
         assert_eq!(canvas.plane(0).0[24 * 64 + 56], 235);
         assert_eq!(canvas.plane(0).0[23 * 64 + 56], 16);
-        canvas.fill(Rect { x: 60, y: 0, w: 100, h: 100 }, (100, 1, 2));
+        canvas.fill(
+            Rect {
+                x: 60,
+                y: 0,
+                w: 100,
+                h: 100,
+            },
+            (100, 1, 2),
+        );
         assert_eq!(canvas.plane(0).0[63], 100);
         assert_eq!(canvas.plane(1).0[31], 1);
         assert_eq!(canvas.plane(2).0[31], 2);

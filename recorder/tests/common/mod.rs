@@ -33,7 +33,12 @@ pub const VIDEO_HEIGHT: u32 = 240;
 
 /// A webrtc-rs publisher of real, decodable `video` (320x240, the load
 /// tester's clip) and Opus, joined to `room`, answering the bridge's offers.
-pub async fn join(sfu: &SfuHandle, room: &str, name: &str, video: VideoCodec) -> (Arc<TestPeer>, EndpointId) {
+pub async fn join(
+    sfu: &SfuHandle,
+    room: &str,
+    name: &str,
+    video: VideoCodec,
+) -> (Arc<TestPeer>, EndpointId) {
     let opts = PeerOptions::encoded_publisher(video, VIDEO_WIDTH, VIDEO_HEIGHT);
     let joined = join_sfu(sfu, room, name, opts, None).await;
     (joined.peer, joined.id)
@@ -72,12 +77,25 @@ impl Probe {
 /// -count_packets -of json`.
 pub fn ffprobe(path: &Path) -> Probe {
     let out = std::process::Command::new("ffprobe")
-        .args(["-v", "error", "-show_format", "-show_streams", "-count_frames", "-count_packets", "-of", "json"])
+        .args([
+            "-v",
+            "error",
+            "-show_format",
+            "-show_streams",
+            "-count_frames",
+            "-count_packets",
+            "-of",
+            "json",
+        ])
         .arg(path)
         .output()
         .expect("ffprobe runs (Debian's ffmpeg package)");
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "ffprobe reads {}: {stderr}", path.display());
+    assert!(
+        out.status.success(),
+        "ffprobe reads {}: {stderr}",
+        path.display()
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("ffprobe prints JSON");
     let num = |v: &serde_json::Value| v.as_str().and_then(|s| s.parse::<f64>().ok());
     let streams = v["streams"]
@@ -108,6 +126,11 @@ pub fn file_with_extension(dir: &Path, ext: &str) -> PathBuf {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == ext))
         .collect();
-    assert_eq!(files.len(), 1, "one .{ext} file in {}: {files:?}", dir.display());
+    assert_eq!(
+        files.len(),
+        1,
+        "one .{ext} file in {}: {files:?}",
+        dir.display()
+    );
     files[0].clone()
 }

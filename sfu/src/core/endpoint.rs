@@ -137,7 +137,6 @@ pub(crate) struct OutTrack {
     pub last_forwarded: Option<(u32, Instant)>,
 }
 
-
 /// Cumulative counters, kept from str0m's statistics events.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct EndpointCounters {
@@ -150,7 +149,11 @@ pub(crate) struct EndpointCounters {
 
 impl Endpoint {
     /// When this endpoint next needs [`super::Core::handle_timeout`].
-    pub fn deadline(&self, consent_timeout: std::time::Duration, connect_timeout: std::time::Duration) -> Instant {
+    pub fn deadline(
+        &self,
+        consent_timeout: std::time::Duration,
+        connect_timeout: std::time::Duration,
+    ) -> Instant {
         let liveness = if self.connected {
             self.last_consent + consent_timeout
         } else {

@@ -44,8 +44,7 @@ use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 use crate::config::EndpointConfig;
 use crate::error::SfuError;
 use crate::event::{
-    CloseReason, EndpointEvent, EndpointStats, OutgoingTrack, PublishedTrack, RoomEvent,
-    TrackStats,
+    CloseReason, EndpointEvent, EndpointStats, OutgoingTrack, PublishedTrack, RoomEvent, TrackStats,
 };
 use crate::ids::{EndpointId, RoomId, TrackId};
 use crate::metrics::WorkerMetrics;
@@ -361,7 +360,10 @@ impl Core {
             .stats
             .ingress
             .iter()
-            .map(|((mid, _), t)| TrackStats { codec: codec_of(id, *mid), ..t.clone() })
+            .map(|((mid, _), t)| TrackStats {
+                codec: codec_of(id, *mid),
+                ..t.clone()
+            })
             .collect();
         // Forwarded media keeps its publisher's codec.
         let mut egress: Vec<TrackStats> = ep
@@ -372,7 +374,10 @@ impl Core {
                 let source = ep.out_by_mid.get(mid).copied();
                 TrackStats {
                     codec: source.and_then(|(p, m)| codec_of(p, m)),
-                    source: source.map(|(publisher, mid)| TrackId { publisher, mid: mid.to_string() }),
+                    source: source.map(|(publisher, mid)| TrackId {
+                        publisher,
+                        mid: mid.to_string(),
+                    }),
                     ..t.clone()
                 }
             })
@@ -415,7 +420,13 @@ impl Core {
     /// estimate runs on says when packets really arrived: a worker that
     /// reads a burst late, after its thread was not scheduled for a moment,
     /// must not look like a congested network to every sender.
-    pub fn handle_datagram(&mut self, now: Instant, received: Instant, source: SocketAddr, buf: &[u8]) {
+    pub fn handle_datagram(
+        &mut self,
+        now: Instant,
+        received: Instant,
+        source: SocketAddr,
+        buf: &[u8],
+    ) {
         self.metrics.packets_in.increment(1);
         self.metrics.bytes_in.increment(buf.len() as u64);
 
@@ -431,7 +442,9 @@ impl Core {
         let id = if buf.first().is_some_and(|b| *b < 2) {
             match str0m::ice::StunMessage::parse(buf) {
                 Ok(msg) if msg.is_binding_request() => {
-                    let id = msg.split_username().and_then(|(local, _)| self.by_ufrag.get(local).copied());
+                    let id = msg
+                        .split_username()
+                        .and_then(|(local, _)| self.by_ufrag.get(local).copied());
                     check = Some(msg);
                     id
                 }
@@ -454,7 +467,11 @@ impl Core {
         // departed peer's session alive, or have its media sent to them.
         // (str0m verifies too, but silently ignores a check that fails.)
         let hmac = self.hmac;
-        let consent = check.as_ref().is_some_and(|msg| msg.verify(ep.ice_pwd.as_bytes(), |key, parts| hmac.sha1_hmac(key, parts)));
+        let consent = check.as_ref().is_some_and(|msg| {
+            msg.verify(ep.ice_pwd.as_bytes(), |key, parts| {
+                hmac.sha1_hmac(key, parts)
+            })
+        });
         if check.is_some() && !consent {
             self.metrics.dropped.increment(1);
             return;
@@ -462,7 +479,11 @@ impl Core {
 
         // STUN and DTLS run on the same clock as the timers.
         let input = Input::Receive(
-            if is_media(buf) { received.min(now) } else { now },
+            if is_media(buf) {
+                received.min(now)
+            } else {
+                now
+            },
             Receive {
                 proto: Protocol::Udp,
                 source,
@@ -691,7 +712,10 @@ impl Core {
             ep.published.insert(added.mid, published);
         }
         self.events
-            .push_back(CoreEvent::Room(RoomEvent::TrackPublished { room, track: info }));
+            .push_back(CoreEvent::Room(RoomEvent::TrackPublished {
+                room,
+                track: info,
+            }));
     }
 
     /// A renegotiation changed an m-line's direction: the participant
@@ -740,20 +764,27 @@ impl Core {
             return;
         };
         let room = ep.room.clone();
-        self.taps.withdrawn(&room, TrackId { publisher, mid: mid.to_string() });
+        self.taps.withdrawn(
+            &room,
+            TrackId {
+                publisher,
+                mid: mid.to_string(),
+            },
+        );
         for sub_id in &track.subscribers {
             if let Some(sub) = self.endpoints.get_mut(sub_id) {
                 withdraw(sub, (publisher, mid));
                 self.dirty.push(*sub_id);
             }
         }
-        self.events.push_back(CoreEvent::Room(RoomEvent::TrackWithdrawn {
-            room,
-            track: TrackId {
-                publisher,
-                mid: mid.to_string(),
-            },
-        }));
+        self.events
+            .push_back(CoreEvent::Room(RoomEvent::TrackWithdrawn {
+                room,
+                track: TrackId {
+                    publisher,
+                    mid: mid.to_string(),
+                },
+            }));
     }
 
     /// Forward one RTP packet from `from` to the subscribers of its track.
@@ -765,7 +796,11 @@ impl Core {
         let (mid, rid) = match ep.rx_ssrcs.get(&ssrc) {
             Some(v) => *v,
             None => {
-                let Some(s) = ep.rtc.direct_api().stream_rx(&ssrc).map(|s| (s.mid(), s.rid()))
+                let Some(s) = ep
+                    .rtc
+                    .direct_api()
+                    .stream_rx(&ssrc)
+                    .map(|s| (s.mid(), s.rid()))
                 else {
                     return;
                 };
@@ -809,7 +844,16 @@ impl Core {
         if let Some(ep) = self.endpoints.get(&from) {
             let spec = params.spec();
             let clock = spec.clock_rate.get();
-            self.taps.packet(&ep.room, from, mid, (rid, layer), kind, spec.codec, clock, &pkt);
+            self.taps.packet(
+                &ep.room,
+                from,
+                mid,
+                (rid, layer),
+                kind,
+                spec.codec,
+                clock,
+                &pkt,
+            );
         }
         let ext = ExtensionValues {
             audio_level: pkt.header.ext_vals.audio_level,
@@ -890,10 +934,16 @@ impl Core {
                 continue;
             };
             tx.write_rtp(
-                RtpWrite::new(out_pt.into(), seq.into(), ts, pkt.timestamp, pkt.payload.clone())
-                    .marker(pkt.header.marker)
-                    .ext_vals(ext.clone())
-                    .nackable(kind == MediaKind::Video),
+                RtpWrite::new(
+                    out_pt.into(),
+                    seq.into(),
+                    ts,
+                    pkt.timestamp,
+                    pkt.payload.clone(),
+                )
+                .marker(pkt.header.marker)
+                .ext_vals(ext.clone())
+                .nackable(kind == MediaKind::Video),
             );
             self.metrics.forwarded.increment(1);
             self.dirty.push(*sub_id);
@@ -955,7 +1005,9 @@ impl Core {
     fn ingress_stats(&mut self, id: EndpointId, s: MediaIngressStats) {
         if let Some(ep) = self.endpoints.get_mut(&id) {
             let entry = ep.stats.ingress.entry((s.mid, s.rid)).or_default();
-            update_track_stats(entry, s.mid, s.rid, s.packets, s.bytes, s.nacks, s.plis, s.firs, s.loss);
+            update_track_stats(
+                entry, s.mid, s.rid, s.packets, s.bytes, s.nacks, s.plis, s.firs, s.loss,
+            );
         }
     }
 
@@ -964,7 +1016,9 @@ impl Core {
             let entry = ep.stats.egress.entry((s.mid, s.rid)).or_default();
             let new_nacks = s.nacks.saturating_sub(entry.nacks);
             let new_plis = (s.plis + s.firs).saturating_sub(entry.plis + entry.firs);
-            update_track_stats(entry, s.mid, s.rid, s.packets, s.bytes, s.nacks, s.plis, s.firs, s.loss);
+            update_track_stats(
+                entry, s.mid, s.rid, s.packets, s.bytes, s.nacks, s.plis, s.firs, s.loss,
+            );
             self.metrics.nacks.increment(new_nacks);
             self.metrics.plis.increment(new_plis);
         }
@@ -1011,13 +1065,16 @@ impl Core {
         }
         self.metrics.endpoints.decrement(1.0);
         self.metrics.set_rooms(self.rooms.len());
+        self.events.push_back(CoreEvent::Endpoint(
+            id,
+            EndpointEvent::Closed(reason.clone()),
+        ));
         self.events
-            .push_back(CoreEvent::Endpoint(id, EndpointEvent::Closed(reason.clone())));
-        self.events.push_back(CoreEvent::Room(RoomEvent::EndpointClosed {
-            room: ep.room,
-            endpoint: id,
-            reason,
-        }));
+            .push_back(CoreEvent::Room(RoomEvent::EndpointClosed {
+                room: ep.room,
+                endpoint: id,
+                reason,
+            }));
     }
 }
 

@@ -94,12 +94,16 @@ impl Taps {
         clock_rate: u32,
         pkt: &RtpPacket,
     ) {
-        if self.rooms.is_empty() || !self.rooms.contains_key(room) || self.queue.len() >= MAX_QUEUED {
+        if self.rooms.is_empty() || !self.rooms.contains_key(room) || self.queue.len() >= MAX_QUEUED
+        {
             return;
         }
         self.queue.push_back(TapEvent::Packet(TappedPacket {
             room: room.clone(),
-            track: TrackId { publisher, mid: mid.to_string() },
+            track: TrackId {
+                publisher,
+                mid: mid.to_string(),
+            },
             kind,
             codec,
             clock_rate,
@@ -116,7 +120,10 @@ impl Taps {
     /// Tell the room's taps that a track went away.
     pub(crate) fn withdrawn(&mut self, room: &RoomId, track: TrackId) {
         if self.rooms.contains_key(room) {
-            self.queue.push_back(TapEvent::Withdrawn { room: room.clone(), track });
+            self.queue.push_back(TapEvent::Withdrawn {
+                room: room.clone(),
+                track,
+            });
         }
     }
 }
