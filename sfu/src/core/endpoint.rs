@@ -11,6 +11,7 @@ use str0m::media::{MediaKind, Mid, Rid};
 use str0m::rtp::Ssrc;
 use str0m::Rtc;
 
+use super::forward::{LayerSelector, PtMap};
 use super::rewrite::SeqRewriter;
 use crate::event::TrackStats;
 use crate::ids::{EndpointId, RoomId};
@@ -126,15 +127,14 @@ pub(crate) struct OutTrack {
     pub track_id: String,
     /// Outgoing SSRC, once open.
     pub ssrc: Option<Ssrc>,
-    /// Layer currently forwarded (None until the first keyframe).
-    pub layer: Option<usize>,
+    /// Which simulcast layer it gets (video; unused for audio).
+    pub layers: LayerSelector,
     pub rewriter: SeqRewriter,
-    /// Publisher payload type -> this subscriber's payload type (None:
-    /// the subscriber cannot receive that codec).
-    pub pt_map: Vec<(u8, Option<u8>)>,
-    /// RTP timestamp and arrival of the last forwarded packet, to continue
-    /// the timeline across a layer switch.
-    pub last_forwarded: Option<(u32, Instant)>,
+    /// Publisher payload type -> this subscriber's payload type.
+    pub pt_map: PtMap,
+    /// When the last packet was forwarded, to continue the timeline
+    /// across a layer switch.
+    pub last_forwarded: Option<Instant>,
 }
 
 /// Cumulative counters, kept from str0m's statistics events.

@@ -19,10 +19,17 @@
 //! polled until str0m reports its next timeout, and what it emitted (RTP
 //! packets, keyframe requests, new media) is applied to the other endpoints
 //! of its room, which are polled in turn ("mutate, then drain").
+//!
+//! Where the rest is: one session's state in `endpoint`, the path of an
+//! RTP packet from publisher to subscribers (simulcast layer choice,
+//! payload types, renumbering) in `forward`, statistics in `stats`, and
+//! in-process subscribers in [`tap`].
 
 mod endpoint;
+mod forward;
 pub mod keyframe;
 pub mod rewrite;
+mod stats;
 pub mod tap;
 
 use std::collections::{HashMap, VecDeque};
@@ -32,24 +39,18 @@ use std::time::Instant;
 use str0m::change::{SdpAnswer, SdpOffer};
 use str0m::config::DtlsCert;
 use str0m::crypto::Sha1HmacProvider;
-use str0m::format::Codec;
 use str0m::media::{
     Direction, KeyframeRequestKind, MediaAdded, MediaChanged, MediaKind, Mid, Rid, Rids,
 };
 use str0m::net::{DatagramRecv, Protocol, Receive, Transmit};
-use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite};
-use str0m::stats::{MediaEgressStats, MediaIngressStats, PeerStats};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 
 use crate::config::EndpointConfig;
 use crate::error::SfuError;
-use crate::event::{
-    CloseReason, EndpointEvent, EndpointStats, OutgoingTrack, PublishedTrack, RoomEvent, TrackStats,
-};
+use crate::event::{CloseReason, EndpointEvent, OutgoingTrack, PublishedTrack, RoomEvent};
 use crate::ids::{EndpointId, RoomId, TrackId};
 use crate::metrics::WorkerMetrics;
 use endpoint::{Endpoint, EndpointCounters, OutState, OutTrack, Published, SourceKey};
-use keyframe::{is_keyframe_start, VideoCodec};
 
 /// Most m-lines a participant's session may have (its own and the ones
 /// the bridge adds for others' tracks). Larger offers are refused so that
@@ -349,54 +350,6 @@ impl Core {
         Ok(())
     }
 
-    /// A snapshot of an endpoint's statistics.
-    pub fn stats(&self, id: EndpointId) -> Option<EndpointStats> {
-        let ep = self.endpoints.get(&id)?;
-        let codec_of = |publisher: EndpointId, mid: Mid| {
-            let track = self.endpoints.get(&publisher)?.published.get(&mid)?;
-            track.codec.map(|c| c.to_string())
-        };
-        let mut ingress: Vec<TrackStats> = ep
-            .stats
-            .ingress
-            .iter()
-            .map(|((mid, _), t)| TrackStats {
-                codec: codec_of(id, *mid),
-                ..t.clone()
-            })
-            .collect();
-        // Forwarded media keeps its publisher's codec.
-        let mut egress: Vec<TrackStats> = ep
-            .stats
-            .egress
-            .iter()
-            .map(|((mid, _), t)| {
-                let source = ep.out_by_mid.get(mid).copied();
-                TrackStats {
-                    codec: source.and_then(|(p, m)| codec_of(p, m)),
-                    source: source.map(|(publisher, mid)| TrackId {
-                        publisher,
-                        mid: mid.to_string(),
-                    }),
-                    ..t.clone()
-                }
-            })
-            .collect();
-        ingress.sort_by(|a, b| (&a.mid, &a.rid).cmp(&(&b.mid, &b.rid)));
-        egress.sort_by(|a, b| (&a.mid, &a.rid).cmp(&(&b.mid, &b.rid)));
-        Some(EndpointStats {
-            id,
-            room: ep.room.clone(),
-            label: ep.label.clone(),
-            connected: ep.connected,
-            bytes_in: ep.stats.bytes_in,
-            bytes_out: ep.stats.bytes_out,
-            rtt: ep.stats.rtt,
-            ingress,
-            egress,
-        })
-    }
-
     /// Tracks currently published in `room`.
     pub fn room_tracks(&self, room: &RoomId) -> Vec<PublishedTrack> {
         let mut out = Vec::new();
@@ -639,7 +592,10 @@ impl Core {
                 let Some((publisher, mid)) = ep.out_by_mid.get(&req.mid).copied() else {
                     return;
                 };
-                let layer = ep.out_tracks.get(&(publisher, mid)).and_then(|o| o.layer);
+                let layer = ep
+                    .out_tracks
+                    .get(&(publisher, mid))
+                    .and_then(|o| o.layers.current());
                 self.request_keyframe(now, publisher, mid, layer, req.kind);
             }
             Event::MediaAdded(added) => self.media_added(id, added),
@@ -787,178 +743,6 @@ impl Core {
             }));
     }
 
-    /// Forward one RTP packet from `from` to the subscribers of its track.
-    fn forward(&mut self, now: Instant, from: EndpointId, pkt: RtpPacket) {
-        let Some(ep) = self.endpoints.get_mut(&from) else {
-            return;
-        };
-        let ssrc = pkt.header.ssrc;
-        let (mid, rid) = match ep.rx_ssrcs.get(&ssrc) {
-            Some(v) => *v,
-            None => {
-                let Some(s) = ep
-                    .rtc
-                    .direct_api()
-                    .stream_rx(&ssrc)
-                    .map(|s| (s.mid(), s.rid()))
-                else {
-                    return;
-                };
-                ep.rx_ssrcs.insert(ssrc, s);
-                s
-            }
-        };
-        let pt = pkt.header.payload_type;
-        let params = match ep.rx_params.iter().find(|p| p.pt() == pt) {
-            Some(p) => *p,
-            None => {
-                let Some(p) = ep.rtc.codec_config().find(|p| p.pt() == pt).copied() else {
-                    return;
-                };
-                ep.rx_params.push(p);
-                p
-            }
-        };
-        let Some(track) = ep.published.get_mut(&mid) else {
-            return;
-        };
-        let layer = track.layer_index(rid);
-        track.codec = Some(params.spec().codec);
-        if let Some(seen) = track.layer_seen.get_mut(layer) {
-            *seen = Some(now);
-        }
-        let best = track.best_layer(now);
-        let subscribers = std::mem::take(&mut track.subscribers);
-
-        let kind = if params.spec().codec.is_audio() {
-            MediaKind::Audio
-        } else {
-            MediaKind::Video
-        };
-        let codec = match params.spec().codec {
-            Codec::Vp8 => Some(VideoCodec::Vp8),
-            Codec::H264 => Some(VideoCodec::H264),
-            _ => None,
-        };
-        let keyframe = codec.is_some_and(|c| is_keyframe_start(c, &pkt.payload));
-        if let Some(ep) = self.endpoints.get(&from) {
-            let spec = params.spec();
-            let clock = spec.clock_rate.get();
-            self.taps.packet(
-                &ep.room,
-                from,
-                mid,
-                (rid, layer),
-                kind,
-                spec.codec,
-                clock,
-                &pkt,
-            );
-        }
-        let ext = ExtensionValues {
-            audio_level: pkt.header.ext_vals.audio_level,
-            voice_activity: pkt.header.ext_vals.voice_activity,
-            video_orientation: pkt.header.ext_vals.video_orientation,
-            ..Default::default()
-        };
-
-        let mut want_keyframe = None;
-        for sub_id in &subscribers {
-            let Some(sub) = self.endpoints.get_mut(sub_id) else {
-                continue;
-            };
-            if !sub.connected {
-                continue;
-            }
-            let Some(out) = sub.out_tracks.get_mut(&(from, mid)) else {
-                continue;
-            };
-            let OutState::Open(out_mid) = out.state else {
-                continue;
-            };
-            let Some(out_ssrc) = out.ssrc else {
-                continue;
-            };
-
-            // Layer selection: a subscriber starts, and switches layers,
-            // only on a keyframe of the layer it moves to.
-            if kind == MediaKind::Video {
-                let target = best;
-                if out.layer != Some(target) {
-                    if layer == target && keyframe {
-                        let gap = out
-                            .last_forwarded
-                            .map(|(_, at)| {
-                                (now.saturating_duration_since(at).as_micros() as u64 * 90 / 1000)
-                                    .max(1) as u32
-                            })
-                            .unwrap_or(1);
-                        out.rewriter
-                            .switch_source(*pkt.seq_no, pkt.header.timestamp, gap);
-                        out.layer = Some(target);
-                    } else if layer == target {
-                        want_keyframe = Some(target);
-                    }
-                }
-                if out.layer != Some(layer) {
-                    continue;
-                }
-            }
-
-            let out_pt = match out.pt_map.iter().find(|(i, _)| *i == *pt) {
-                Some((_, o)) => *o,
-                None => {
-                    let o = sub
-                        .rtc
-                        .codec_config()
-                        .match_params(params)
-                        .map(|p| *p.pt())
-                        .filter(|o| {
-                            sub.rtc
-                                .media(out_mid)
-                                .is_some_and(|m| m.remote_pts().iter().any(|r| **r == *o))
-                        });
-                    out.pt_map.push((*pt, o));
-                    o
-                }
-            };
-            let Some(out_pt) = out_pt else {
-                continue;
-            };
-            let Some((seq, ts)) = out.rewriter.map(*pkt.seq_no, pkt.header.timestamp) else {
-                continue;
-            };
-            out.last_forwarded = Some((ts, now));
-            let mut api = sub.rtc.direct_api();
-            let Some(tx) = api.stream_tx(&out_ssrc) else {
-                continue;
-            };
-            tx.write_rtp(
-                RtpWrite::new(
-                    out_pt.into(),
-                    seq.into(),
-                    ts,
-                    pkt.timestamp,
-                    pkt.payload.clone(),
-                )
-                .marker(pkt.header.marker)
-                .ext_vals(ext.clone())
-                .nackable(kind == MediaKind::Video),
-            );
-            self.metrics.forwarded.increment(1);
-            self.dirty.push(*sub_id);
-        }
-
-        if let Some(ep) = self.endpoints.get_mut(&from) {
-            if let Some(track) = ep.published.get_mut(&mid) {
-                track.subscribers = subscribers;
-            }
-        }
-        if let Some(target) = want_keyframe {
-            self.request_keyframe(now, from, mid, Some(target), KeyframeRequestKind::Pli);
-        }
-    }
-
     /// Ask `publisher` for a keyframe on `mid` (layer `layer`, or the
     /// single stream), at most once per keyframe request interval.
     fn request_keyframe(
@@ -992,36 +776,6 @@ impl Core {
         rx.request_keyframe(kind);
         self.metrics.keyframe_requests.increment(1);
         self.dirty.push(publisher);
-    }
-
-    fn peer_stats(&mut self, id: EndpointId, s: PeerStats) {
-        if let Some(ep) = self.endpoints.get_mut(&id) {
-            ep.stats.bytes_in = s.peer_bytes_rx;
-            ep.stats.bytes_out = s.peer_bytes_tx;
-            ep.stats.rtt = s.rtt;
-        }
-    }
-
-    fn ingress_stats(&mut self, id: EndpointId, s: MediaIngressStats) {
-        if let Some(ep) = self.endpoints.get_mut(&id) {
-            let entry = ep.stats.ingress.entry((s.mid, s.rid)).or_default();
-            update_track_stats(
-                entry, s.mid, s.rid, s.packets, s.bytes, s.nacks, s.plis, s.firs, s.loss,
-            );
-        }
-    }
-
-    fn egress_stats(&mut self, id: EndpointId, s: MediaEgressStats) {
-        if let Some(ep) = self.endpoints.get_mut(&id) {
-            let entry = ep.stats.egress.entry((s.mid, s.rid)).or_default();
-            let new_nacks = s.nacks.saturating_sub(entry.nacks);
-            let new_plis = (s.plis + s.firs).saturating_sub(entry.plis + entry.firs);
-            update_track_stats(
-                entry, s.mid, s.rid, s.packets, s.bytes, s.nacks, s.plis, s.firs, s.loss,
-            );
-            self.metrics.nacks.increment(new_nacks);
-            self.metrics.plis.increment(new_plis);
-        }
     }
 
     /// Remove an endpoint: withdraw what it published, stop what it
@@ -1087,9 +841,9 @@ fn new_out_track(publisher: EndpointId, track: &Published) -> OutTrack {
         stream_id: format!("{publisher}"),
         track_id: track.track_label.clone(),
         ssrc: None,
-        layer: None,
+        layers: Default::default(),
         rewriter: Default::default(),
-        pt_map: Vec::new(),
+        pt_map: Default::default(),
         last_forwarded: None,
     }
 }
@@ -1193,28 +947,4 @@ fn negotiate(ep: &mut Endpoint, events: &mut VecDeque<CoreEvent>) {
             },
         ));
     }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn update_track_stats(
-    t: &mut TrackStats,
-    mid: Mid,
-    rid: Option<Rid>,
-    packets: u64,
-    bytes: u64,
-    nacks: u64,
-    plis: u64,
-    firs: u64,
-    loss: Option<f32>,
-) {
-    // Stats arrive once per second: the byte delta is the bitrate.
-    t.bitrate_bps = bytes.saturating_sub(t.bytes) * 8;
-    t.mid = mid.to_string();
-    t.rid = rid.map(|r| r.to_string());
-    t.packets = packets;
-    t.bytes = bytes;
-    t.nacks = nacks;
-    t.plis = plis;
-    t.firs = firs;
-    t.loss = loss;
 }
