@@ -19,15 +19,15 @@
 //! Data enters as XMPP stanzas and UDP datagrams (the bridge's), and
 //! `/proc` and `/metrics` readings; it leaves as the [`report::Report`].
 //! Each participant is a real XMPP client doing the same room join and
-//! Jingle call as the browser page (PROTOCOL.md), and a real WebRTC peer.
+//! Jingle call as the browser page (docs/PROTOCOL.md), through Confab's
+//! client library (`confab-client`), and a real WebRTC peer.
 //! What is measured, and how frames carry their counter and send time, is
 //! in [`stats`] and [`media`].
 //!
 //! Not for: functional testing of the protocol (Confab's end-to-end tests
 //! do that with independent peers), decoding or judging picture quality,
 //! or measuring across machines (latency needs one clock: run the tool on
-//! the bridge's host or one with a synchronised clock). The [`xmpp`]
-//! clients are shared with Confab's tests.
+//! the bridge's host or one with a synchronised clock).
 
 pub mod janus;
 pub mod media;
@@ -38,7 +38,6 @@ pub mod probe;
 pub mod report;
 pub mod run;
 pub mod stats;
-pub mod xmpp;
 
 pub use options::Options;
 pub use report::Report;

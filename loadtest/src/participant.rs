@@ -1,5 +1,5 @@
 //! One simulated Confab participant, driven: an [`XmppClient`] that joins a
-//! room and calls it over Jingle exactly as PROTOCOL.md says (the browser
+//! room and calls it over Jingle exactly as docs/PROTOCOL.md says (the browser
 //! page does the same), [`ParticipantCall`] for the participant's side of
 //! the session, and a [`MediaPeer`] on its own UDP socket for the media.
 //!
@@ -13,17 +13,21 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use minidom::Element;
-use signaling::call::ParticipantCall;
-use signaling::jingle_sdp::Media;
-use signaling::stanza::{NS_CLIENT, NS_JINGLE, NS_MUC, NS_MUC_USER};
+use confab_client::call::ParticipantCall;
+use confab_client::room::{iq, iq_answer};
+use confab_client::xmpp::{error_condition, XmppClient};
+use confab_proto::jingle_sdp::Media;
+use confab_proto::ns::NS_JINGLE;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
 use crate::media::VideoClip;
 use crate::peer::{MediaPeer, PeerConfig};
 use crate::stats::{Kind, Received};
-use crate::xmpp::{error_condition, nc, XmppClient};
 use crate::{Step, Update};
+
+/// How long a participant waits for the room to answer its join.
+const JOIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How participants reach the bridge's XMPP service.
 #[derive(Debug, Clone)]
@@ -170,7 +174,7 @@ pub async fn login(login: &Login, resource: &str) -> Result<XmppClient, String> 
     match (&login.server, &login.account) {
         (Server::WebSocket(url), None) => XmppClient::connect_ws(url, &login.domain).await,
         (Server::WebSocket(url), Some((u, p))) => Ok(XmppClient::Ws(Box::new(
-            crate::xmpp::WsClient::connect(url, &login.domain, Some((u, p))).await?,
+            confab_client::xmpp::WsClient::connect(url, &login.domain, Some((u, p))).await?,
         ))),
         (Server::Tcp { addr, cert_pem }, Some((u, p))) => {
             XmppClient::connect_tcp(
@@ -196,7 +200,15 @@ async fn drive(plan: &Plan, shared: &Shared, out: &mut Outcome) -> Result<(), St
     out.join_ms.logged_in = Some(ms_since(t0, Instant::now()));
     step(Step::LoggedIn);
 
-    join(&mut xmpp, &plan.room, &plan.nick).await?;
+    confab_client::room::join(&mut xmpp, &plan.room, &plan.nick, None, JOIN_TIMEOUT)
+        .await
+        .map_err(|e| match e {
+            confab_client::room::JoinError::Refused(condition) => {
+                format!("join refused: {condition}")
+            }
+            confab_client::room::JoinError::NoAnswer => "the room did not answer the join".into(),
+            confab_client::room::JoinError::Stream(e) => e,
+        })?;
     out.join_ms.room_joined = Some(ms_since(t0, Instant::now()));
     step(Step::RoomJoined);
 
@@ -283,79 +295,11 @@ async fn drive(plan: &Plan, shared: &Shared, out: &mut Outcome) -> Result<(), St
         let bye = call.terminate(xmpp_parsers::jingle::Reason::Success);
         let _ = xmpp.send(iq("set", &plan.room, "bye", bye)).await;
     }
-    let leave = Element::builder("presence", NS_CLIENT)
-        .attr(nc("to"), format!("{}/{}", plan.room, plan.nick))
-        .attr(nc("type"), "unavailable")
-        .build();
-    let _ = xmpp.send(leave).await;
+    let _ = xmpp
+        .send(confab_client::room::leave_presence(&plan.room, &plan.nick))
+        .await;
     xmpp.close().await;
     result
-}
-
-/// Sends the MUC join and waits for our own presence (status 110).
-async fn join(xmpp: &mut XmppClient, room: &str, nick: &str) -> Result<(), String> {
-    let to = format!("{room}/{nick}");
-    let presence = Element::builder("presence", NS_CLIENT)
-        .attr(nc("to"), to.clone())
-        .append(Element::builder("x", NS_MUC).build())
-        .build();
-    xmpp.send(presence).await?;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let el = xmpp
-            .recv(left)
-            .await?
-            .ok_or("the room did not answer the join")?;
-        if el.name() != "presence" || el.attr("from") != Some(to.as_str()) {
-            continue;
-        }
-        if el.attr("type") == Some("error") {
-            return Err(format!(
-                "join refused: {}",
-                error_condition(&el).unwrap_or_default()
-            ));
-        }
-        let own = el
-            .get_child("x", NS_MUC_USER)
-            .is_some_and(|x| x.children().any(|c| c.attr("code") == Some("110")));
-        if own {
-            return Ok(());
-        }
-    }
-}
-
-fn iq(kind: &str, to: &str, id: &str, payload: Element) -> Element {
-    Element::builder("iq", NS_CLIENT)
-        .attr(nc("type"), kind)
-        .attr(nc("to"), to)
-        .attr(nc("id"), id)
-        .append(payload)
-        .build()
-}
-
-/// The answer to the bridge's IQ `request`: a result, or a `bad-request`
-/// error when we could not apply it.
-fn answer(request: &Element, ok: bool) -> Element {
-    let mut b =
-        Element::builder("iq", NS_CLIENT).attr(nc("type"), if ok { "result" } else { "error" });
-    if let Some(from) = request.attr("from") {
-        b = b.attr(nc("to"), from);
-    }
-    if let Some(id) = request.attr("id") {
-        b = b.attr(nc("id"), id);
-    }
-    if !ok {
-        b = b.append(
-            Element::builder("error", NS_CLIENT)
-                .attr(nc("type"), "modify")
-                .append(
-                    Element::builder("bad-request", signaling::stanza::NS_STANZA_ERRORS).build(),
-                )
-                .build(),
-        );
-    }
-    b.build()
 }
 
 /// One stanza from the server. Returns `Err` only when the call cannot go
@@ -389,7 +333,7 @@ async fn handle_stanza(
         _ => return Ok(()),
     }
     let Some(jingle) = el.get_child("jingle", NS_JINGLE) else {
-        xmpp.send(answer(&el, false)).await?;
+        xmpp.send(iq_answer(&el, Some("bad-request"))).await?;
         return Ok(());
     };
     let now = Instant::now();
@@ -436,7 +380,7 @@ async fn handle_stanza(
         }
         other => Err(format!("unexpected Jingle action {other}")),
     };
-    xmpp.send(answer(&el, applied.is_ok())).await?;
+    xmpp.send(iq_answer(&el, applied.as_ref().err().map(|_| "bad-request"))).await?;
     match applied {
         Ok(Some(accept)) => {
             *next_id += 1;

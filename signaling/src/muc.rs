@@ -26,7 +26,9 @@ use crate::stanza::*;
 pub struct MucLimits {
     /// Rooms on the service.
     pub max_rooms: usize,
-    /// Occupants in one room.
+    /// Occupants in one room (at most the protocol's
+    /// `confab_proto::limits::MAX_OCCUPANTS`, which every session's
+    /// content limit is sized for).
     pub max_occupants: usize,
     /// Payload elements kept from an occupant's presence.
     pub max_presence_payloads: usize,
@@ -38,7 +40,7 @@ impl Default for MucLimits {
     fn default() -> Self {
         MucLimits {
             max_rooms: 10_000,
-            max_occupants: 200,
+            max_occupants: confab_proto::limits::MAX_OCCUPANTS,
             max_presence_payloads: 16,
             max_subject_bytes: 1024,
         }

@@ -12,12 +12,12 @@
 //!   receives.
 //! * [`proxy`] — [`LossyProxy`](proxy::LossyProxy), a UDP relay that drops
 //!   a chosen share of SRTP packets between peers and a server.
-//! * [`xmpp`] — XMPP clients (re-exported from `confab-loadtest`, whose
-//!   simulated participants use them too): tokio-xmpp over TCP with
-//!   STARTTLS (trusting the server's own certificate), and a small RFC 7395
+//! * [`xmpp`] — XMPP clients (Confab's client library, `confab-client`,
+//!   which the load tester uses too): tokio-xmpp over TCP with STARTTLS
+//!   (trusting the server's own certificate), and a small RFC 7395
 //!   WebSocket client (tokio-xmpp has no WebSocket transport).
 //! * [`participant`] — a room participant: an XMPP client plus a
-//!   `TestPeer`, calling the room as PROTOCOL.md says.
+//!   `TestPeer`, calling the room as docs/PROTOCOL.md says.
 //!
 //! The tests under `tests/` start Confab in-process ([`confab::start`]) and
 //! drive it with these. Everything runs on `127.0.0.1`; nothing here
@@ -28,13 +28,13 @@ pub mod frames;
 pub mod participant;
 pub mod peer;
 pub mod proxy;
-/// The XMPP clients live in the load tester, which needs them too.
-pub use confab_loadtest::xmpp;
+/// The XMPP clients are Confab's client library's.
+pub use confab_client::xmpp;
 
 pub use frames::Codec;
 pub use peer::{
-    EncodedVideo, MediaKind, PeerOptions, RTCPeerConnectionState, ReceivedTrack, TestPeer,
-    VideoCodec, WireStats,
+    EncodedVideo, MediaKind, PeerCodec, PeerOptions, RTCPeerConnectionState, ReceivedTrack,
+    TestPeer, VideoCodec, WireStats,
 };
 pub use proxy::{ClientFilter, LossyProxy};
 

@@ -1,22 +1,25 @@
-//! A room participant as PROTOCOL.md describes one: an [`XmppClient`] that
-//! joins a room and calls it over Jingle, with a webrtc-rs [`TestPeer`] for
-//! the media and `signaling::call` for the participant's side of the
-//! protocol. It answers the bridge's content-add / content-remove /
+//! A room participant as docs/PROTOCOL.md describes one: an [`XmppClient`]
+//! that joins a room and calls it over Jingle, with a webrtc-rs
+//! [`TestPeer`] for the media and Confab's client library
+//! (`confab_client`) for the participant's side of the protocol. It answers the bridge's content-add / content-remove /
 //! session-terminate as a real client would and records what happened.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use confab_client::call::ParticipantCall;
+use confab_client::room::{self, iq, iq_answer};
+use confab_client::xmpp::XmppClient;
+pub use confab_client::xmpp::{error_condition, nc};
+use confab_proto::ns::{NS_CLIENT, NS_JINGLE, NS_JMI, NS_MUC_USER};
 use minidom::Element;
-use signaling::call::ParticipantCall;
 use xmpp_parsers::jid::BareJid;
 
 use crate::peer::{PeerOptions, TestPeer};
-use crate::xmpp::XmppClient;
-pub use crate::xmpp::{error_condition, nc};
 
-use signaling::stanza::{NS_CLIENT, NS_JINGLE, NS_JMI, NS_MUC, NS_MUC_USER};
+/// How long a participant waits for the room to answer its join.
+const JOIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What a participant saw.
 #[derive(Debug, Default, Clone)]
@@ -107,36 +110,14 @@ impl Participant {
     /// error condition if the room refused.
     pub async fn join(&mut self, room: &str, password: Option<&str>) -> Result<(), String> {
         let room_jid = BareJid::new(room).map_err(|e| e.to_string())?;
-        let mut x = Element::builder("x", NS_MUC);
-        if let Some(p) = password {
-            x = x.append(Element::builder("password", NS_MUC).append(p).build());
-        }
-        let to = format!("{room}/{}", self.nick);
-        let presence = Element::builder("presence", NS_CLIENT)
-            .attr(nc("to"), to.clone())
-            .append(x.build())
-            .build();
-        self.xmpp.send(presence).await?;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let el = self.xmpp.recv(left).await?.ok_or("no answer to the join")?;
-            if el.name() == "presence" && el.attr("from") == Some(to.as_str()) {
-                if el.attr("type") == Some("error") {
-                    return Err(error_condition(&el).unwrap_or_else(|| "error".into()));
-                }
-                let is_self = el
-                    .get_child("x", NS_MUC_USER)
-                    .is_some_and(|x| x.children().any(|c| c.attr("code") == Some("110")));
-                self.handle(el).await;
-                if is_self {
-                    self.room = Some(room_jid);
-                    return Ok(());
-                }
-                continue;
-            }
+        let seen = room::join(&mut self.xmpp, room, &self.nick, password, JOIN_TIMEOUT)
+            .await
+            .map_err(|e| e.to_string())?;
+        for el in seen {
             self.handle(el).await;
         }
+        self.room = Some(room_jid);
+        Ok(())
     }
 
     /// Call the room: session-initiate with the peer's offer, then wait for
@@ -191,13 +172,7 @@ impl Participant {
         id: &str,
         payload: Element,
     ) -> Result<(), String> {
-        let iq = Element::builder("iq", NS_CLIENT)
-            .attr(nc("type"), kind)
-            .attr(nc("to"), to)
-            .attr(nc("id"), id)
-            .append(payload)
-            .build();
-        self.xmpp.send(iq).await
+        self.xmpp.send(iq(kind, to, id, payload)).await
     }
 
     /// Send an IQ set and wait for its response.
@@ -231,12 +206,7 @@ impl Participant {
     /// Send a groupchat message to the room.
     pub async fn say(&mut self, body: &str) -> Result<(), String> {
         let room = self.room.clone().ok_or("join first")?;
-        let msg = Element::builder("message", NS_CLIENT)
-            .attr(nc("to"), room.to_string())
-            .attr(nc("type"), "groupchat")
-            .append(Element::builder("body", NS_CLIENT).append(body).build())
-            .build();
-        self.xmpp.send(msg).await
+        self.xmpp.send(room::groupchat(&room.to_string(), body)).await
     }
 
     /// Set the room subject (moderators only).
@@ -306,11 +276,9 @@ impl Participant {
     /// Leave the room.
     pub async fn leave(&mut self) -> Result<(), String> {
         let room = self.room.take().ok_or("not in a room")?;
-        let p = Element::builder("presence", NS_CLIENT)
-            .attr(nc("to"), format!("{room}/{}", self.nick))
-            .attr(nc("type"), "unavailable")
-            .build();
-        self.xmpp.send(p).await
+        self.xmpp
+            .send(room::leave_presence(&room.to_string(), &self.nick))
+            .await
     }
 
     /// Handle incoming stanzas for `duration`.
@@ -413,15 +381,8 @@ impl Participant {
         }
     }
 
-    async fn reply(&mut self, iq: &Element) {
-        let mut b = Element::builder("iq", NS_CLIENT).attr(nc("type"), "result");
-        if let Some(from) = iq.attr("from") {
-            b = b.attr(nc("to"), from);
-        }
-        if let Some(id) = iq.attr("id") {
-            b = b.attr(nc("id"), id);
-        }
-        let _ = self.xmpp.send(b.build()).await;
+    async fn reply(&mut self, request: &Element) {
+        let _ = self.xmpp.send(iq_answer(request, None)).await;
     }
 
     async fn bridge_request(&mut self, iq: Element) {

@@ -549,7 +549,7 @@ async fn bad_input_gets_the_named_error_and_disturbs_no_one() {
     // CR/LF smuggled into attribute values (as character references, which
     // XML turns into real CR/LF) to inject SDP lines: refused.
     let offer = mallory.peer.create_offer().await;
-    let (_, good) = signaling::call::ParticipantCall::initiate(
+    let (_, good) = confab_client::call::ParticipantCall::initiate(
         "s4",
         &mallory.xmpp.jid().to_string(),
         ROOM,

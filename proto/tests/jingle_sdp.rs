@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use minidom::rxml::{Namespace, NcName};
 use minidom::Element;
-use signaling::jingle_sdp::*;
+use confab_proto::jingle_sdp::*;
 use xmpp_parsers::jid::Jid;
 use xmpp_parsers::jingle::Action;
 
@@ -1118,7 +1118,7 @@ fn oversized_values_and_counts_are_rejected() {
     ));
     let (head, media) = OFFER_AV.split_at(OFFER_AV.find("m=audio").unwrap());
     let audio = &media[..media.find("m=video").unwrap()];
-    let many: String = (0..65)
+    let many: String = (0..=confab_proto::limits::MAX_CONTENTS)
         .map(|i| {
             audio
                 .replace("a=mid:0", &format!("a=mid:m{i}"))

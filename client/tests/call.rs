@@ -7,8 +7,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use minidom::Element;
-use signaling::call::{CallError, ParticipantCall, RemoteTrack};
-use signaling::jingle_sdp::*;
+use confab_client::call::{CallError, ParticipantCall, RemoteTrack};
+use confab_proto::jingle_sdp::*;
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction as Dir, MediaKind, MediaTime, Mid};

@@ -1,4 +1,4 @@
-//! The participant's side of a call to a room (PROTOCOL.md §3, §4, §6),
+//! The participant's side of a call to a room (docs/PROTOCOL.md §3, §4, §6),
 //! sans-IO: Jingle elements and SDP text in, Jingle elements and SDP text out.
 //!
 //! For Confab's own test clients and the load tester, whose WebRTC stacks
@@ -16,7 +16,7 @@
 //!   session-terminate <-terminate / on_session_terminate-->
 //! ```
 //!
-//! Every Jingle conversion goes through [`crate::jingle_sdp`], so everything
+//! Every Jingle conversion goes through [`confab_proto::jingle_sdp`], so everything
 //! a peer sends is validated there; this module adds the session rules: the
 //! sid, the order of actions (one change at a time), content names (the
 //! session-accept answers exactly the offered contents, content-add names are
@@ -40,7 +40,7 @@ use xmpp_parsers::jid::{BareJid, FullJid, Jid};
 use xmpp_parsers::jingle::{Action, Jingle, Reason, ReasonElement, SessionId};
 use xmpp_parsers::ns;
 
-use crate::jingle_sdp::{
+use confab_proto::jingle_sdp::{
     jingle_content_names, jingle_to_session, sdp_to_session, session_to_jingle, session_to_sdp,
     Content, JingleHeader, MappingError, Media, Msid, Role, Senders, Session, Setup, Transport,
 };

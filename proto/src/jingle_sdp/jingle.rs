@@ -27,7 +27,7 @@ use xmpp_parsers::jingle::Action;
 use xmpp_parsers::ns;
 
 use super::validate::{
-    check_mid, check_str, check_text, check_transport, is_token_char, MAX_SID_LEN,
+    check_mid, check_str, check_text, check_transport, is_token_char,
 };
 use super::*;
 

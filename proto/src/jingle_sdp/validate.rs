@@ -13,10 +13,6 @@ use super::*;
 
 /// Largest accepted clock rate, in Hz.
 const MAX_CLOCKRATE: u32 = 1_000_000;
-/// Longest msid part (RFC 8830: 1*64 token-char).
-const MAX_MSID_LEN: usize = 64;
-/// Longest Jingle sid, in bytes.
-pub(crate) const MAX_SID_LEN: usize = 256;
 /// Longest JID (RFC 7622: three parts of at most 1023 bytes plus separators).
 const MAX_JID_LEN: usize = 3071;
 /// Longest fingerprint: 64 bytes (sha-512) as `XX:` pairs.

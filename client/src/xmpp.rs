@@ -35,7 +35,7 @@ use tokio_xmpp::xmlstream::{
 };
 use tokio_xmpp::Stanza;
 
-use signaling::stanza::{NS_BIND, NS_CLIENT, NS_FRAMING, NS_SASL, NS_STANZA_ERRORS, NS_STREAM};
+use confab_proto::ns::{NS_BIND, NS_CLIENT, NS_FRAMING, NS_SASL, NS_STANZA_ERRORS, NS_STREAM};
 
 /// STARTTLS to a fixed address, trusting one certificate (PEM).
 #[derive(Clone)]

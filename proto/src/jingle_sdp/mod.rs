@@ -59,43 +59,11 @@ pub use jingle::{
 };
 pub use sdp::{candidate_from_sdp, candidate_to_sdp, sdp_to_session, session_to_sdp};
 
-/// Namespace of Confab's simulcast extension (`<rid/>`, `<simulcast/>`).
-pub const NS_CONFAB_SIMULCAST: &str = "urn:confab:jingle:simulcast:0";
-/// Namespace of Confab's track-owner extension (`<owner jid/>` in `<source/>`).
-pub const NS_CONFAB_OWNER: &str = "urn:confab:jingle:owner:0";
+pub use crate::ns::{NS_CONFAB_OWNER, NS_CONFAB_SIMULCAST};
 
-/// At most this many contents (m-lines) per session or Jingle element.
-pub const MAX_CONTENTS: usize = 64;
-/// At most this many payload types per content.
-pub const MAX_PAYLOAD_TYPES: usize = 32;
-/// At most this many parameters per payload type (fmtp) or per source.
-pub const MAX_PARAMETERS: usize = 32;
-/// At most this many rtcp-fb entries per payload type (and wildcard ones per content).
-pub const MAX_RTCP_FB: usize = 32;
-/// At most this many header extensions per content.
-pub const MAX_HDREXTS: usize = 32;
-/// At most this many sources (SSRCs) per content.
-pub const MAX_SOURCES: usize = 64;
-/// At most this many SSRC groups per content.
-pub const MAX_SSRC_GROUPS: usize = 32;
-/// At most this many SSRCs in one SSRC group.
-pub const MAX_GROUP_SSRCS: usize = 16;
-/// At most this many rids per content.
-pub const MAX_RIDS: usize = 16;
-/// At most this many candidates per transport.
-pub const MAX_CANDIDATES: usize = 32;
-/// At most this many unrecognised child elements per element (they are skipped).
-pub const MAX_UNKNOWN_CHILDREN: usize = 32;
-/// Longest general token (codec name, rtcp-fb type, fmtp value, cname, URI, ...), in bytes.
-pub const MAX_TOKEN_LEN: usize = 256;
-/// Longest content name / mid, in bytes. RFC 8843 §15 (the one-byte
-/// `sdes:mid` header extension carries at most 16 bytes) and str0m's `Mid`,
-/// which silently truncates longer ones.
-pub const MAX_MID_LEN: usize = 16;
-/// Longest rid, in bytes: str0m's `Rid` silently truncates longer ones.
-pub const MAX_RID_LEN: usize = 8;
-/// Largest SDP text accepted by [`sdp_to_session`], in bytes.
-pub const MAX_SDP_LEN: usize = 1 << 20;
+// The bounds every conversion checks (the `MAX_*` constants) are the
+// protocol's, kept in `crate::limits`.
+pub(crate) use crate::limits::*;
 
 /// A session description in neither Jingle nor SDP form.
 ///
