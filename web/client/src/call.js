@@ -1,5 +1,5 @@
 // One call to a room: an RTCPeerConnection driven by the room's Jingle
-// (PROTOCOL.md §3-§6), through the pure mapping in jingle.js.
+// (docs/PROTOCOL.md §3-§6), through the pure mapping in jingle.js.
 //
 // What it is for: publishing the local microphone and camera (VP8 or H.264,
 // simulcast with three rids), applying the bridge's content-add and
@@ -9,7 +9,7 @@
 import xml from "@xmpp/xml";
 import { BridgeSession, JingleError, NS, candidateFromLine } from "./jingle.js";
 
-/** Simulcast layers, lowest first (PROTOCOL.md §3). */
+/** Simulcast layers, lowest first (docs/PROTOCOL.md §3). */
 export const SIMULCAST = [
   { rid: "q", scaleResolutionDownBy: 4, maxBitrate: 150_000 },
   { rid: "h", scaleResolutionDownBy: 2, maxBitrate: 500_000 },

@@ -1,4 +1,4 @@
-// Jingle <-> SDP for Confab's call protocol (PROTOCOL.md §3-§6).
+// Jingle <-> SDP for Confab's call protocol (docs/PROTOCOL.md §3-§6).
 //
 // What it is for: turning the browser's SDP into the Jingle contents the
 // bridge expects, and the bridge's Jingle back into SDP the browser applies.
@@ -16,6 +16,7 @@
 
 import * as sdpTransform from "sdp-transform";
 import xml from "@xmpp/xml";
+import LIMITS from "./limits.json" with { type: "json" };
 
 export const NS = {
   jingle: "urn:xmpp:jingle:1",
@@ -41,9 +42,20 @@ export class JingleError extends Error {
 }
 
 // Bounds on what the bridge may send, so a broken peer cannot make the page
-// build an unbounded SDP.
-const MAX_CONTENTS = 512;
-const MAX_ITEMS = 64;
+// build an unbounded SDP: the protocol's limits (docs/PROTOCOL.md §8), the
+// numbers the bridge enforces, written into limits.json by a Rust test.
+const {
+  MAX_CONTENTS,
+  MAX_PAYLOAD_TYPES,
+  MAX_PARAMETERS,
+  MAX_RTCP_FB,
+  MAX_HDREXTS,
+  MAX_SOURCES,
+  MAX_SSRC_GROUPS,
+  MAX_GROUP_SSRCS,
+  MAX_RIDS,
+  MAX_CANDIDATES,
+} = LIMITS;
 
 const SENDERS = ["initiator", "responder", "both", "none"];
 
@@ -84,7 +96,7 @@ function int(v, what, min, max) {
   return n;
 }
 
-function bounded(list, what, max = MAX_ITEMS) {
+function bounded(list, what, max) {
   if (list.length > max) throw new JingleError(`too many ${what}`);
   return list;
 }
@@ -471,7 +483,7 @@ function parseTransport(el) {
     if (!["active", "passive", "actpass"].includes(setup)) throw new JingleError("invalid fingerprint setup");
     t.fingerprint = { hash: text(fp.attrs.hash, "fingerprint hash").toLowerCase(), value: text(fp.text().trim(), "fingerprint"), setup };
   }
-  t.candidates = bounded(children(el, "candidate", NS.ice), "candidates").map(parseCandidate);
+  t.candidates = bounded(children(el, "candidate", NS.ice), "candidates", MAX_CANDIDATES).map(parseCandidate);
   return t;
 }
 
@@ -493,7 +505,7 @@ export function parseContent(el) {
     senders,
     media,
     codecs: [],
-    rtcpFb: bounded(children(desc, "rtcp-fb", NS.rtcpFb), "rtcp-fb").map(parseFb),
+    rtcpFb: bounded(children(desc, "rtcp-fb", NS.rtcpFb), "rtcp-fb", MAX_RTCP_FB).map(parseFb),
     hdrexts: [],
     extmapAllowMixed: Boolean(child(desc, "extmap-allow-mixed", NS.hdrext)),
     rtcpMux: Boolean(child(desc, "rtcp-mux", NS.rtp)),
@@ -503,27 +515,27 @@ export function parseContent(el) {
     simulcast: null,
     transport: parseTransport(child(el, "transport", NS.ice)),
   };
-  for (const pt of bounded(children(desc, "payload-type", NS.rtp), "payload-types")) {
+  for (const pt of bounded(children(desc, "payload-type", NS.rtp), "payload-types", MAX_PAYLOAD_TYPES)) {
     content.codecs.push({
       id: int(pt.attrs.id, "payload-type id", 0, 127),
       name: text(pt.attrs.name, "payload-type name"),
       clockrate: int(pt.attrs.clockrate, "payload-type clockrate", 1, 2 ** 32 - 1),
       channels: pt.attrs.channels != null ? int(pt.attrs.channels, "payload-type channels", 1, 255) : 1,
-      params: bounded(children(pt, "parameter", NS.rtp), "parameters").map((p) => ({
+      params: bounded(children(pt, "parameter", NS.rtp), "parameters", MAX_PARAMETERS).map((p) => ({
         name: p.attrs.name ?? "",
         value: text(p.attrs.value, "parameter value"),
       })),
-      rtcpFb: bounded(children(pt, "rtcp-fb", NS.rtcpFb), "rtcp-fb").map(parseFb),
+      rtcpFb: bounded(children(pt, "rtcp-fb", NS.rtcpFb), "rtcp-fb", MAX_RTCP_FB).map(parseFb),
     });
   }
-  for (const e of bounded(children(desc, "rtp-hdrext", NS.hdrext), "rtp-hdrexts")) {
+  for (const e of bounded(children(desc, "rtp-hdrext", NS.hdrext), "rtp-hdrexts", MAX_HDREXTS)) {
     const s = e.attrs.senders ?? "both";
     if (!SENDERS.includes(s)) throw new JingleError("invalid rtp-hdrext senders");
     content.hdrexts.push({ id: int(e.attrs.id, "rtp-hdrext id", 1, 255), uri: text(e.attrs.uri, "rtp-hdrext uri"), senders: s });
   }
-  for (const s of bounded(children(desc, "source", NS.ssma), "sources")) {
+  for (const s of bounded(children(desc, "source", NS.ssma), "sources", MAX_SOURCES)) {
     const source = { ssrc: int(s.attrs.ssrc, "ssrc", 0, 2 ** 32 - 1), cname: null, msid: null, owner: null };
-    for (const p of s.getChildren("parameter")) {
+    for (const p of bounded(s.getChildren("parameter"), "source parameters", MAX_PARAMETERS)) {
       if (p.attrs.name === "cname") source.cname = text(p.attrs.value, "cname");
       if (p.attrs.name === "msid") {
         source.msid = parseMsid(text(p.attrs.value, "msid"));
@@ -536,13 +548,13 @@ export function parseContent(el) {
     if (owner) source.owner = text(owner.attrs.jid, "owner jid");
     content.sources.push(source);
   }
-  for (const g of bounded(children(desc, "ssrc-group", NS.ssma), "ssrc-groups")) {
+  for (const g of bounded(children(desc, "ssrc-group", NS.ssma), "ssrc-groups", MAX_SSRC_GROUPS)) {
     content.ssrcGroups.push({
       semantics: text(g.attrs.semantics, "ssrc-group semantics"),
-      ssrcs: bounded(g.getChildren("source"), "group sources").map((s) => int(s.attrs.ssrc, "ssrc", 0, 2 ** 32 - 1)),
+      ssrcs: bounded(g.getChildren("source"), "group sources", MAX_GROUP_SSRCS).map((s) => int(s.attrs.ssrc, "ssrc", 0, 2 ** 32 - 1)),
     });
   }
-  for (const r of bounded(children(desc, "rid", NS.simulcast), "rids")) {
+  for (const r of bounded(children(desc, "rid", NS.simulcast), "rids", MAX_RIDS)) {
     const id = text(r.attrs.id, "rid id");
     if (!/^[\w-]{1,16}$/.test(id) || !["send", "recv"].includes(r.attrs.direction)) throw new JingleError("invalid rid");
     content.rids.push({ id, direction: r.attrs.direction });
@@ -574,7 +586,7 @@ function inherit(transport, bundle) {
 const clone = (v) => structuredClone(v);
 
 /**
- * The participant's side of one Jingle session with a room (PROTOCOL.md
+ * The participant's side of one Jingle session with a room (docs/PROTOCOL.md
  * §3-§6): the same rules as Confab's Rust `ParticipantCall`.
  */
 export class BridgeSession {

@@ -6,7 +6,7 @@ import { parse as parseXml } from "ltx";
 import xml from "@xmpp/xml";
 import { BridgeSession, JingleError, contentsToSdp, jingleXml, parseContents, sdpToContents } from "../src/jingle.js";
 
-const fixture = (name) => readFileSync(new URL(`../../../signaling/tests/fixtures/chromium-156-sdp/${name}`, import.meta.url), "utf8");
+const fixture = (name) => readFileSync(new URL(`../../../proto/tests/fixtures/chromium-156-sdp/${name}`, import.meta.url), "utf8");
 /** What crosses XMPP: the element serialised and parsed again. */
 const wire = (el) => parseXml(el.toString());
 const ROOM = "standup@conference.localhost";
