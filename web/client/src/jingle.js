@@ -55,6 +55,8 @@ const {
   MAX_GROUP_SSRCS,
   MAX_RIDS,
   MAX_CANDIDATES,
+  MAX_MID_LEN,
+  MAX_RID_LEN,
 } = LIMITS;
 
 const SENDERS = ["initiator", "responder", "both", "none"];
@@ -494,7 +496,7 @@ export function parseContent(el) {
   const creator = el.attrs.creator ?? "initiator";
   if (creator !== "initiator" && creator !== "responder") throw new JingleError("invalid content creator");
   const name = text(el.attrs.name, "content name");
-  if (!/^[\w.~+-]{1,32}$/.test(name)) throw new JingleError("invalid content name");
+  if (!/^[\w.~+-]+$/.test(name) || name.length > MAX_MID_LEN) throw new JingleError("invalid content name");
   const desc = child(el, "description", NS.rtp);
   if (!desc) throw new JingleError("content without an RTP description");
   const media = desc.attrs.media;
@@ -556,7 +558,7 @@ export function parseContent(el) {
   }
   for (const r of bounded(children(desc, "rid", NS.simulcast), "rids", MAX_RIDS)) {
     const id = text(r.attrs.id, "rid id");
-    if (!/^[\w-]{1,16}$/.test(id) || !["send", "recv"].includes(r.attrs.direction)) throw new JingleError("invalid rid");
+    if (!/^[\w-]+$/.test(id) || id.length > MAX_RID_LEN || !["send", "recv"].includes(r.attrs.direction)) throw new JingleError("invalid rid");
     content.rids.push({ id, direction: r.attrs.direction });
   }
   const sim = child(desc, "simulcast", NS.simulcast);
