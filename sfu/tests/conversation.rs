@@ -223,7 +223,7 @@ fn bad_offers_are_rejected_without_disturbing_the_room() {
     let mut huge = String::from(
         "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=fingerprint:sha-256 AA:BB\r\n",
     );
-    for i in 0..(sfu::core::MAX_MEDIA_LINES + 1) {
+    for i in 0..(confab_proto::limits::MAX_CONTENTS + 1) {
         huge.push_str(&format!(
             "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=mid:{i}\r\na=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\na=setup:actpass\r\na=sendonly\r\na=rtcp-mux\r\na=rtpmap:111 opus/48000/2\r\n"
         ));
@@ -233,10 +233,13 @@ fn bad_offers_are_rejected_without_disturbing_the_room() {
         .core
         .create_endpoint(net.now, EndpointId(100), "room".into(), "big".into(), offer);
     match r {
-        Err(SfuError::BadRemoteDescription(why)) => assert!(why.contains("m-lines"), "{why}"),
+        Err(SfuError::BadRemoteDescription(why)) => {
+            assert!(why.contains("m-lines"), "{why}");
+            assert!(why.contains("MAX_CONTENTS"), "names the limit: {why}");
+        }
         other => panic!(
             "a {}-line offer must be refused: {other:?}",
-            sfu::core::MAX_MEDIA_LINES + 1
+            confab_proto::limits::MAX_CONTENTS + 1
         ),
     }
     assert_eq!(net.core.endpoint_count(), 2);

@@ -36,6 +36,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use confab_proto::limits::MAX_CONTENTS;
 use str0m::change::{SdpAnswer, SdpOffer};
 use str0m::config::DtlsCert;
 use str0m::crypto::Sha1HmacProvider;
@@ -52,27 +53,25 @@ use crate::ids::{EndpointId, RoomId, TrackId};
 use crate::metrics::WorkerMetrics;
 use endpoint::{Endpoint, EndpointCounters, OutState, OutTrack, Published, SourceKey};
 
-/// Most m-lines a participant's session may have (its own and the ones
-/// the bridge adds for others' tracks). Larger offers are refused so that
-/// no peer can make the bridge allocate without bound.
-pub const MAX_MEDIA_LINES: usize = 256;
-
 /// How many times in a row one poll of an endpoint runs a timeout str0m
 /// reports as already due. One round sends what was written; the bound
 /// keeps a session that keeps asking from spinning the worker (the rest
 /// then waits for [`Core::handle_timeout`]).
 const MAX_DUE_ROUNDS: u32 = 4;
 
-/// Refuse an offer with more m-lines than [`MAX_MEDIA_LINES`].
+/// Refuse an offer with more m-lines than the protocol's
+/// [`MAX_CONTENTS`] (a participant's own and the ones the bridge adds
+/// for others' tracks), so that no peer can make the bridge allocate
+/// without bound.
 fn check_offer_size(offer: &SdpOffer) -> Result<(), SfuError> {
     let lines = offer
         .to_sdp_string()
         .lines()
         .filter(|l| l.starts_with("m="))
         .count();
-    if lines > MAX_MEDIA_LINES {
+    if lines > MAX_CONTENTS {
         return Err(SfuError::BadRemoteDescription(format!(
-            "{lines} m-lines, at most {MAX_MEDIA_LINES} are accepted"
+            "{lines} m-lines, over the limit of {MAX_CONTENTS} contents per session (MAX_CONTENTS)"
         )));
     }
     Ok(())
