@@ -37,6 +37,11 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 # Logs of failing tests are the first thing to read: keep them useful.
 export RUST_LOG="${RUST_LOG:-warn}"
 
+# The tree is rustfmt-formatted (rustfmt.toml) and clippy-clean; both are
+# checked before anything runs.
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
 if cargo nextest --version >/dev/null 2>&1; then
   # nextest does not run doc tests: run them first, so that nextest's
   # summary of every test is what the run ends on.
