@@ -165,8 +165,8 @@ pub struct XmppConfig {
     pub cert: Option<PathBuf>,
     /// PEM private key for STARTTLS.
     pub key: Option<PathBuf>,
-    /// Where the self-signed certificate is kept between starts (none:
-    /// a new one every start).
+    /// Where the self-signed certificate and the key of SCRAM salts are
+    /// kept between starts (none: new ones every start).
     pub data_dir: Option<PathBuf>,
     /// Allow guests (SASL ANONYMOUS).
     pub anonymous: bool,

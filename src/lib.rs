@@ -2,7 +2,8 @@
 //! media plane (`sfu`), the XMPP server and focus (`signaling`) and the
 //! HTTP front (`web`: the browser client, `/xmpp-websocket`, the admin
 //! API, `/metrics`, `/health`) running, with one owner of recordings
-//! (`recorder::Recordings`) that signaling and web share.
+//! (`recorder::Recordings`) that signaling (through its
+//! `RecordingControl` interface, for moderators' `/record`) and web share.
 //!
 //! Wiring only: every service lives in its own crate. The binary and the
 //! end-to-end tests both start Confab through [`start`].
@@ -13,6 +14,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
+use signaling::jid::BareJid;
 
 use crate::config::Config;
 
@@ -67,9 +69,18 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
             _ => anyhow::bail!("[xmpp] cert and key go together"),
         })
     };
-    let accounts =
-        signaling::auth::Accounts::new(x.accounts.iter().map(|(u, p)| (u.as_str(), p.as_str())))
-            .map_err(|e| anyhow::anyhow!(e))?;
+    // SCRAM salts are derived from this key: kept in the data directory
+    // (the same salts across restarts), else new at every start.
+    let salt_key = match &x.data_dir {
+        Some(dir) => signaling::auth::SaltKey::kept_in(dir)
+            .with_context(|| format!("the SCRAM salt key in {}", dir.display()))?,
+        None => signaling::auth::SaltKey::from_os(),
+    };
+    let accounts = signaling::auth::Accounts::new(
+        x.accounts.iter().map(|(u, p)| (u.as_str(), p.as_str())),
+        salt_key,
+    )
+    .map_err(|e| anyhow::anyhow!(e))?;
     let signaling = signaling::net::Signaling::start(
         signaling::net::SignalingConfig {
             domain: x.domain.clone(),
@@ -79,12 +90,17 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
             allow_anonymous: x.anonymous,
             accounts: Arc::new(accounts),
             limits: signaling::xml::Limits::default(),
-            recordings: recordings.clone(),
+            recordings: Arc::new(RoomRecorder(recordings.clone())),
         },
         sfu.clone(),
     )
     .await
     .with_context(|| format!("binding XMPP to {}:{}", x.bind, x.port))?;
+
+    let recording_ends = tokio::spawn(relay_recording_ends(
+        recordings.subscribe(),
+        signaling.clone(),
+    ));
 
     let http_bind = SocketAddr::new(config.http.bind, config.http.port);
     let http = web::start(
@@ -92,6 +108,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         web::WebConfig {
             signaling: signaling.clone(),
             sfu: sfu.clone(),
+            recordings: recordings.clone(),
             metrics,
             admin_token: web::auth::AdminToken(config.http.admin_token.as_deref().map(Into::into)),
         },
@@ -104,6 +121,51 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         signaling,
         recordings,
         http_addr: http.addr,
-        tasks: vec![room_log, http.task],
+        tasks: vec![room_log, recording_ends, http.task],
     })
+}
+
+/// The recorder as the rooms' moderators command it (`/record`).
+struct RoomRecorder(recorder::Recordings);
+
+impl signaling::recording::RecordingControl for RoomRecorder {
+    fn start(&self, room: &BareJid, by: &str) -> signaling::recording::RecordingResult {
+        let id = sfu::RoomId::from(room.to_string());
+        self.0
+            .start(&id, by)
+            .map(|_| ())
+            .map_err(|e| e.for_people())
+    }
+
+    fn stop<'a>(&'a self, room: &'a BareJid) -> signaling::recording::RecordingFuture<'a> {
+        Box::pin(async move {
+            let id = sfu::RoomId::from(room.to_string());
+            self.0
+                .stop(&id)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.for_people())
+        })
+    }
+}
+
+/// Tells the rooms whose recording stopped by itself.
+async fn relay_recording_ends(
+    mut ended: tokio::sync::broadcast::Receiver<recorder::RecordingEnded>,
+    signaling: signaling::net::Signaling,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        match ended.recv().await {
+            Ok(e) => {
+                if let Ok(room) = BareJid::new(e.room.as_str()) {
+                    signaling
+                        .recording_ended(&room, &e.reason.to_string())
+                        .await;
+                }
+            }
+            Err(RecvError::Lagged(_)) => continue,
+            Err(RecvError::Closed) => break,
+        }
+    }
 }

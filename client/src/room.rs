@@ -145,9 +145,15 @@ mod tests {
         let p = join_presence("r@conference.localhost", "ann", Some("s3cret"));
         assert_eq!(p.attr("to"), Some("r@conference.localhost/ann"));
         let x = p.get_child("x", NS_MUC).expect("muc x");
-        assert_eq!(x.get_child("password", NS_MUC).map(|e| e.text()), Some("s3cret".into()));
+        assert_eq!(
+            x.get_child("password", NS_MUC).map(|e| e.text()),
+            Some("s3cret".into())
+        );
         let plain = join_presence("r@conference.localhost", "ann", None);
-        assert!(!plain.get_child("x", NS_MUC).expect("muc x").has_child("password", NS_MUC));
+        assert!(!plain
+            .get_child("x", NS_MUC)
+            .expect("muc x")
+            .has_child("password", NS_MUC));
     }
 
     #[test]

@@ -6,9 +6,9 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use minidom::Element;
 use confab_client::call::{CallError, ParticipantCall, RemoteTrack};
 use confab_proto::jingle_sdp::*;
+use minidom::Element;
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction as Dir, MediaKind, MediaTime, Mid};

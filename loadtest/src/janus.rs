@@ -33,7 +33,7 @@ use serde_json::{json, Value};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
-use crate::media::{VideoClip, VideoCodec};
+use crate::media::VideoClip;
 use crate::participant::{ms_since, JoinSteps, Outcome, Plan};
 use crate::peer::{MediaPeer, PeerConfig};
 use crate::stats::Kind;
@@ -194,10 +194,7 @@ async fn drive(
     out.join_ms.logged_in = Some(ms_since(t0, Instant::now()));
     step(Step::LoggedIn);
 
-    let codec = match shared.clip.codec {
-        VideoCodec::Vp8 => "vp8",
-        VideoCodec::H264 => "h264",
-    };
+    let codec = shared.clip.codec.name();
     let create = json!({"janus": "message", "body": {
         "request": "create", "room": room, "publishers": 100, "videocodec": codec, "audiocodec": "opus",
         "bitrate": 0, "fir_freq": 10, "notify_joining": false,
@@ -393,7 +390,7 @@ async fn drive(
         }
         let connected_at = pub_peer.connected_at().or(sub_peer.connected_at());
         out.join_ms
-            .media_reached(t0, connected_at, sub_peer.first_frame_at(), &step);
+            .media_reached(t0, connected_at, sub_peer.first_frame_at(), step);
         let now = Instant::now();
         if now >= next_second {
             let _ = pub_peer.take_second(now); // a publisher peer receives nothing

@@ -29,6 +29,9 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use confab_media::h264::{self, escape_emulation, unescape_emulation};
+use confab_media::VideoCodec;
+
 /// Marks a tag (the last four bytes of it).
 pub const TAG_MAGIC: [u8; 4] = *b"CFLT";
 /// Bytes of a tag.
@@ -39,16 +42,6 @@ pub const SEI_UUID: [u8; 16] = [
 ];
 /// Length of the looped video clip.
 pub const CLIP_SECONDS: u32 = 3;
-
-/// A video codec publishers can send.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum VideoCodec {
-    /// VP8 (RFC 7741), encoded with libvpx.
-    Vp8,
-    /// H.264 constrained baseline (RFC 6184), encoded with OpenH264.
-    H264,
-}
 
 /// The tag a frame carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -331,7 +324,12 @@ pub fn tag_video(codec: VideoCodec, frame: &[u8], tag: Tag) -> Vec<u8> {
             body.extend_from_slice(&tag.bytes()[..12]);
             body.push(0x80); // rbsp_trailing_bits
             sei.extend(escape_emulation(&body));
-            let at = first_vcl_start(frame).unwrap_or(frame.len());
+            // Before the first slice, where encoders put their own SEI.
+            let at = h264::annex_b_nal_units(frame)
+                .find(|(_, nal)| {
+                    matches!(h264::nal_type(nal), Some(h264::NAL_SLICE | h264::NAL_IDR))
+                })
+                .map_or(frame.len(), |(at, _)| at);
             let mut out = Vec::with_capacity(frame.len() + sei.len());
             out.extend_from_slice(&frame[..at]);
             out.extend_from_slice(&sei);
@@ -345,8 +343,8 @@ pub fn tag_video(codec: VideoCodec, frame: &[u8], tag: Tag) -> Vec<u8> {
 pub fn read_video_tag(codec: VideoCodec, frame: &[u8]) -> Option<Tag> {
     match codec {
         VideoCodec::Vp8 => Tag::from_bytes(frame.get(frame.len().checked_sub(TAG_LEN)?..)?),
-        VideoCodec::H264 => nal_units(frame).find_map(|nal| {
-            if nal.first()? & 0x1f != 6 {
+        VideoCodec::H264 => h264::annex_b_nal_units(frame).find_map(|(_, nal)| {
+            if h264::nal_type(nal)? != h264::NAL_SEI {
                 return None;
             }
             let body = unescape_emulation(nal.get(1..)?);
@@ -375,88 +373,6 @@ pub fn opus_packet(tag: Tag) -> Vec<u8> {
 /// The tag of a received Opus packet from [`opus_packet`].
 pub fn read_audio_tag(packet: &[u8]) -> Option<Tag> {
     Tag::from_bytes(packet.get(packet.len().checked_sub(TAG_LEN)?..)?)
-}
-
-/// Annex B NAL units (without start codes) of `data`.
-fn nal_units(data: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut starts = Vec::new();
-    let mut i = 0;
-    while i + 3 <= data.len() {
-        if data[i] == 0 && data[i + 1] == 0 && data[i + 2] == 1 {
-            starts.push(i + 3);
-            i += 3;
-        } else {
-            i += 1;
-        }
-    }
-    let ends: Vec<usize> = starts
-        .iter()
-        .skip(1)
-        .map(|&s| {
-            // The next start code begins 3 bytes (or 4, with a leading zero)
-            // before the next unit.
-            let mut e = s - 3;
-            while e > 0 && data[e - 1] == 0 {
-                e -= 1;
-            }
-            e
-        })
-        .chain(std::iter::once(data.len()))
-        .collect();
-    starts
-        .into_iter()
-        .zip(ends)
-        .filter_map(move |(s, e)| data.get(s..e.max(s)))
-}
-
-/// Offset of the start code of the first slice (NAL type 1 or 5).
-fn first_vcl_start(data: &[u8]) -> Option<usize> {
-    let mut i = 0;
-    while i + 3 < data.len() {
-        if data[i] == 0 && data[i + 1] == 0 && data[i + 2] == 1 {
-            if matches!(data[i + 3] & 0x1f, 1 | 5) {
-                let four = i > 0 && data[i - 1] == 0;
-                return Some(if four { i - 1 } else { i });
-            }
-            i += 3;
-        } else {
-            i += 1;
-        }
-    }
-    None
-}
-
-/// Inserts emulation-prevention bytes (H.264 §7.4.1): 0x03 after two zero
-/// bytes when the next byte is <= 3, turning an RBSP into a NAL unit body.
-/// Also used by Confab's test kit for its synthetic H.264 frames.
-pub fn escape_emulation(body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(body.len() + 4);
-    let mut zeros = 0;
-    for &b in body {
-        if zeros >= 2 && b <= 3 {
-            out.push(3);
-            zeros = 0;
-        }
-        out.push(b);
-        zeros = if b == 0 { zeros + 1 } else { 0 };
-    }
-    out
-}
-
-/// Removes emulation-prevention bytes, turning a NAL unit body back into
-/// an RBSP.
-pub fn unescape_emulation(body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(body.len());
-    let mut zeros = 0;
-    for &b in body {
-        if zeros >= 2 && b == 3 {
-            zeros = 0;
-            continue;
-        }
-        out.push(b);
-        zeros = if b == 0 { zeros + 1 } else { 0 };
-    }
-    out
 }
 
 #[cfg(test)]
@@ -523,7 +439,9 @@ mod tests {
                 sent_micros: 5,
             },
         );
-        let types: Vec<u8> = nal_units(&sent).map(|n| n[0] & 0x1f).collect();
+        let types: Vec<u8> = h264::annex_b_nal_units(&sent)
+            .filter_map(|(_, n)| h264::nal_type(n))
+            .collect();
         let sei = types.iter().position(|&t| t == 6).expect("an SEI");
         let slice = types.iter().position(|&t| t == 5).expect("an IDR slice");
         assert!(types.starts_with(&[7, 8]), "SPS and PPS first: {types:?}");

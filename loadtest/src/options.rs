@@ -5,8 +5,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use clap::Parser;
-
-use crate::media::VideoCodec;
+use confab_media::VideoCodec;
 
 /// A bridge to measure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
@@ -147,7 +146,8 @@ pub struct Options {
     #[arg(long, default_value_t = 10.0)]
     pub ramp_up: f64,
     /// Video codec.
-    #[arg(long, value_enum, default_value_t = VideoCodec::Vp8)]
+    #[arg(long, default_value_t = VideoCodec::Vp8, value_parser = codec_parser())]
+    #[serde(serialize_with = "codec_name")]
     pub codec: VideoCodec,
     /// Video size of the top layer.
     #[arg(long, default_value = "640x360")]
@@ -217,4 +217,21 @@ impl Options {
         }
         Ok(())
     }
+}
+
+/// `--codec`: a codec's name, each listed with what encodes it here.
+fn codec_parser() -> impl clap::builder::TypedValueParser<Value = VideoCodec> {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+    let names = VideoCodec::ALL.map(|codec| {
+        PossibleValue::new(codec.name()).help(match codec {
+            VideoCodec::Vp8 => "VP8 (RFC 7741), encoded with libvpx",
+            VideoCodec::H264 => "H.264 constrained baseline (RFC 6184), encoded with OpenH264",
+        })
+    });
+    PossibleValuesParser::new(names).try_map(|name| name.parse::<VideoCodec>())
+}
+
+/// The report names the codec as `--codec` does.
+fn codec_name<S: serde::Serializer>(codec: &VideoCodec, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(codec.name())
 }

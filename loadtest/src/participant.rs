@@ -12,12 +12,12 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use minidom::Element;
 use confab_client::call::ParticipantCall;
 use confab_client::room::{iq, iq_answer};
 use confab_client::xmpp::{error_condition, XmppClient};
 use confab_proto::jingle_sdp::Media;
 use confab_proto::ns::NS_JINGLE;
+use minidom::Element;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
@@ -273,7 +273,7 @@ async fn drive(plan: &Plan, shared: &Shared, out: &mut Outcome) -> Result<(), St
             }
         }
         out.join_ms
-            .media_reached(t0, peer.connected_at(), peer.first_frame_at(), &step);
+            .media_reached(t0, peer.connected_at(), peer.first_frame_at(), step);
         let now = Instant::now();
         if now >= next_second {
             let _ = shared
@@ -380,7 +380,11 @@ async fn handle_stanza(
         }
         other => Err(format!("unexpected Jingle action {other}")),
     };
-    xmpp.send(iq_answer(&el, applied.as_ref().err().map(|_| "bad-request"))).await?;
+    xmpp.send(iq_answer(
+        &el,
+        applied.as_ref().err().map(|_| "bad-request"),
+    ))
+    .await?;
     match applied {
         Ok(Some(accept)) => {
             *next_id += 1;

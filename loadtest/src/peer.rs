@@ -6,7 +6,7 @@
 //!
 //! The peer is a full (not ICE-lite) agent with one host candidate, the
 //! address of its UDP socket, because the bridge is ICE-lite. It speaks
-//! SDP with str0m's `sdp_api`; [`signaling::call::ParticipantCall`] turns
+//! SDP with str0m's `sdp_api`; [`confab_client::call::ParticipantCall`] turns
 //! that into Jingle.
 //!
 //! Input order (str0m's rule): call one `handle_*` or SDP method, then send
@@ -18,6 +18,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use confab_media::VideoCodec;
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
 use str0m::media::{
@@ -27,7 +28,7 @@ use str0m::media::{
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 
-use crate::media::{self, Tag, VideoClip, VideoCodec};
+use crate::media::{self, Tag, VideoClip};
 use crate::stats::{Kind, Received, Second, TrackStats};
 
 /// Audio frames are 20 ms.

@@ -3,9 +3,9 @@
 
 use std::time::Instant;
 
+use confab_proto::jingle_sdp::*;
 use minidom::rxml::{Namespace, NcName};
 use minidom::Element;
-use confab_proto::jingle_sdp::*;
 use xmpp_parsers::jid::Jid;
 use xmpp_parsers::jingle::Action;
 

@@ -9,7 +9,11 @@ use std::path::Path;
 fn the_page_reads_the_same_limits_as_the_bridge() {
     let mut json = String::from("{\n");
     for (i, (name, value)) in confab_proto::limits::ALL.iter().enumerate() {
-        let comma = if i + 1 < confab_proto::limits::ALL.len() { "," } else { "" };
+        let comma = if i + 1 < confab_proto::limits::ALL.len() {
+            ","
+        } else {
+            ""
+        };
         json.push_str(&format!("  \"{name}\": {value}{comma}\n"));
     }
     json.push_str("}\n");

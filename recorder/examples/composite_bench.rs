@@ -15,7 +15,8 @@
 use std::io::Cursor;
 use std::time::{Duration, Instant};
 
-use confab_loadtest::media::{ClipSpec, VideoClip, VideoCodec as ClipCodec};
+use confab_loadtest::media::{ClipSpec, VideoClip};
+use confab_media::VideoCodec as ClipCodec;
 use recorder::composite::decode::annex_b_to_avc;
 use recorder::frame::Frame;
 use recorder::{Composite, CompositeConfig, OutputCodec};

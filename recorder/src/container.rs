@@ -14,9 +14,10 @@ use std::collections::BTreeMap;
 use std::io::{Seek, Write};
 use std::time::Duration;
 
+use confab_media::h264;
 use sfu::MediaKind;
 
-use crate::frame::{avc_nal_units, Frame};
+use crate::frame::Frame;
 use crate::RecordError;
 
 /// Longest stretch of media an MP4 fragment holds before it is written.
@@ -178,10 +179,9 @@ impl<W: Write> Mp4File<W> {
     ) -> Result<Mp4File<W>, RecordError> {
         use muxide::api::AudioCodec;
         use muxide::fragmented::{FragmentAudioConfig, FragmentConfig, FragmentedMuxer};
-        let nal = |t: u8| {
-            avc_nal_units(&keyframe.data).find(|n| n.first().is_some_and(|h| h & 0x1f == t))
-        };
-        let (Some(sps), Some(pps)) = (nal(7), nal(8)) else {
+        let nal =
+            |t: u8| h264::avc_nal_units(&keyframe.data).find(|n| h264::nal_type(n) == Some(t));
+        let (Some(sps), Some(pps)) = (nal(h264::NAL_SPS), nal(h264::NAL_PPS)) else {
             return Err(RecordError::Mux(
                 "mp4: the first keyframe carries no SPS/PPS".into(),
             ));

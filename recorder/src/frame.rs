@@ -8,6 +8,7 @@
 //! caller is told to ask the publisher for a keyframe. Opus packets are
 //! frames as they are.
 
+use confab_media::{h264, vp8};
 use str0m::format::{Codec, CodecExtra};
 use str0m::unversioned::{Depacketizer, H264Depacketizer, Vp8Depacketizer};
 
@@ -167,7 +168,7 @@ impl FrameAssembler {
                 for p in packets {
                     d.depacketize(p, &mut data, &mut CodecExtra::None).ok()?;
                 }
-                let keyframe = vp8_is_keyframe(&data);
+                let keyframe = vp8::is_keyframe(&data);
                 (!data.is_empty()).then_some(Frame {
                     data,
                     rtp_time,
@@ -181,7 +182,7 @@ impl FrameAssembler {
                     d.depacketize(p, &mut data, &mut CodecExtra::None).ok()?;
                 }
                 let keyframe =
-                    avc_nal_units(&data).any(|n| n.first().is_some_and(|h| h & 0x1f == 5));
+                    h264::avc_nal_units(&data).any(|n| h264::nal_type(n) == Some(h264::NAL_IDR));
                 (!data.is_empty()).then_some(Frame {
                     data,
                     rtp_time,
@@ -191,34 +192,6 @@ impl FrameAssembler {
             _ => None,
         }
     }
-}
-
-/// RFC 6386 §9.1: bit 0 of a VP8 frame's first byte is 0 on keyframes.
-pub fn vp8_is_keyframe(frame: &[u8]) -> bool {
-    frame.first().is_some_and(|b| b & 1 == 0)
-}
-
-/// Width and height of a VP8 keyframe (RFC 6386 §9.1: after the 3-byte
-/// frame tag and the start code 9d 01 2a, two 14-bit little-endian sizes).
-pub fn vp8_size(frame: &[u8]) -> Option<(u32, u32)> {
-    if !vp8_is_keyframe(frame) || frame.get(3..6)? != [0x9d, 0x01, 0x2a] {
-        return None;
-    }
-    let w = u16::from_le_bytes([*frame.get(6)?, *frame.get(7)?]) & 0x3fff;
-    let h = u16::from_le_bytes([*frame.get(8)?, *frame.get(9)?]) & 0x3fff;
-    (w > 0 && h > 0).then_some((u32::from(w), u32::from(h)))
-}
-
-/// The NAL units of an AVC-format (4-byte length-prefixed) access unit;
-/// stops at the first length that overruns the buffer.
-pub fn avc_nal_units(au: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut rest = au;
-    std::iter::from_fn(move || {
-        let len = u32::from_be_bytes(rest.get(..4)?.try_into().ok()?) as usize;
-        let nal = rest.get(4..4 + len)?;
-        rest = &rest[4 + len..];
-        Some(nal)
-    })
 }
 
 #[cfg(test)]
@@ -241,7 +214,7 @@ mod tests {
         let key = [0x10, 0x00, 0, 0, 0x9d, 0x01, 0x2a, 0x80, 0x02, 0xe0, 0x01];
         let f = a.push(2, 3000, true, &key).frame.unwrap();
         assert!(f.keyframe);
-        assert_eq!(vp8_size(&f.data), Some((640, 480)));
+        assert_eq!(vp8::keyframe_size(&f.data), Some((640, 480)));
         assert!(a.push(3, 6000, true, &[0x10, 0x01, 0, 0]).frame.is_some());
         let lost = a.push(5, 12000, true, &[0x10, 0x01, 0, 0]);
         assert!(lost.need_keyframe && lost.frame.is_none());

@@ -94,6 +94,19 @@ pub enum RecordError {
     Config(String),
 }
 
+impl RecordError {
+    /// Why a recording command failed, as the person who gave it reads it
+    /// (a moderator in the room, an admin in the console).
+    pub fn for_people(&self) -> String {
+        match self {
+            RecordError::AlreadyRecording => "the room is being recorded already".into(),
+            RecordError::NotRecording => "the room is not being recorded".into(),
+            RecordError::Sfu(SfuError::UnknownRoom(_)) => "no one is in the call yet".into(),
+            other => format!("it failed ({other})"),
+        }
+    }
+}
+
 /// What a recording writes, and when it stops by itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordOptions {
@@ -292,6 +305,9 @@ impl Drop for RecorderHandle {
 }
 
 /// Free bytes for unprivileged users on the file system holding `dir`.
+// statvfs's counts are 64-bit on this target but 32-bit on others: the
+// conversions are needed there.
+#[allow(clippy::useless_conversion)]
 pub fn free_space(dir: &Path) -> std::io::Result<u64> {
     use std::os::unix::ffi::OsStrExt;
     let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).map_err(|_| {

@@ -15,11 +15,12 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::{Seek, Write};
 use std::time::{Duration, Instant};
 
+use confab_media::{h264, vp8};
 use sfu::str0m::format::Codec;
 use sfu::{EndpointId, MediaKind, TapEvent, TappedPacket, TrackId};
 
 use crate::container::{MediaFile, Mp4File, WebmFile};
-use crate::frame::{avc_nal_units, vp8_size, Frame};
+use crate::frame::Frame;
 use crate::track::TrackInput;
 use crate::RecordError;
 
@@ -240,7 +241,7 @@ impl Recording {
         };
         let result = match codec {
             Codec::Vp8 => {
-                let size = vp8_size(&key.data).unwrap_or((640, 480));
+                let size = vp8::keyframe_size(&key.data).unwrap_or((640, 480));
                 let name = format!("{}-{}.webm", p.label, id);
                 (self.sink)(&name)
                     .map_err(RecordError::from)
@@ -250,9 +251,10 @@ impl Recording {
                     })
             }
             _ => {
-                let size = avc_nal_units(&key.data)
-                    .find(|n| n.first().is_some_and(|h| h & 0x1f == 7))
-                    .and_then(sps_size)
+                // The MP4 track header's size; players read the SPS itself.
+                let size = h264::avc_nal_units(&key.data)
+                    .find(|n| h264::nal_type(n) == Some(h264::NAL_SPS))
+                    .and_then(h264::sps_size)
                     .unwrap_or((640, 480));
                 let name = format!("{}-{}.mp4", p.label, id);
                 (self.sink)(&name)
@@ -345,105 +347,5 @@ fn sanitize(label: &str) -> String {
         "participant".into()
     } else {
         s
-    }
-}
-
-/// Width and height from an H.264 SPS NAL unit (ITU-T H.264 §7.3.2.1.1),
-/// for the MP4 track header; players take the real size from the SPS
-/// itself, so `None` (an SPS this short parser does not follow) only
-/// leaves a default in the header. Written here because neither str0m nor
-/// muxide reads the size out of an SPS, and openh264 would have to decode.
-fn sps_size(sps: &[u8]) -> Option<(u32, u32)> {
-    let rbsp: Vec<u8> = {
-        let mut out = Vec::with_capacity(sps.len());
-        let mut zeros = 0;
-        for &b in sps.get(1..)? {
-            if zeros >= 2 && b == 3 {
-                zeros = 0;
-                continue;
-            }
-            zeros = if b == 0 { zeros + 1 } else { 0 };
-            out.push(b);
-        }
-        out
-    };
-    let mut r = Bits {
-        data: &rbsp,
-        pos: 0,
-    };
-    let profile = r.bits(8)?;
-    r.bits(16)?; // constraint flags, level
-    r.ue()?; // seq_parameter_set_id
-    if matches!(
-        profile,
-        100 | 110 | 122 | 244 | 44 | 83 | 86 | 118 | 128 | 138 | 139 | 134 | 135
-    ) {
-        let chroma = r.ue()?;
-        if chroma == 3 {
-            r.bits(1)?;
-        }
-        r.ue()?;
-        r.ue()?;
-        r.bits(1)?;
-        if r.bits(1)? == 1 {
-            return None; // scaling matrices: not followed
-        }
-    }
-    r.ue()?; // log2_max_frame_num
-    let poc = r.ue()?;
-    if poc == 0 {
-        r.ue()?;
-    } else if poc == 1 {
-        return None;
-    }
-    r.ue()?; // max_num_ref_frames
-    r.bits(1)?;
-    let w = (r.ue()? + 1) * 16;
-    let frame_mbs_only = {
-        let h_units = r.ue()? + 1;
-        let f = r.bits(1)?;
-        (h_units, f)
-    };
-    let h = frame_mbs_only.0 * 16 * (2 - frame_mbs_only.1);
-    Some((w, h))
-}
-
-struct Bits<'a> {
-    data: &'a [u8],
-    pos: usize,
-}
-
-impl Bits<'_> {
-    fn bit(&mut self) -> Option<u32> {
-        let byte = self.data.get(self.pos / 8)?;
-        let b = (byte >> (7 - self.pos % 8)) & 1;
-        self.pos += 1;
-        Some(u32::from(b))
-    }
-    fn bits(&mut self, n: u32) -> Option<u32> {
-        (0..n).try_fold(0u32, |acc, _| Some((acc << 1) | self.bit()?))
-    }
-    fn ue(&mut self) -> Option<u32> {
-        let mut zeros = 0;
-        while self.bit()? == 0 {
-            zeros += 1;
-            if zeros > 31 {
-                return None;
-            }
-        }
-        Some((1u32 << zeros) - 1 + self.bits(zeros)?)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sps_size_of_a_constrained_baseline_sps() {
-        // The test kit's SPS (profile 42e01f), which ffprobe reads as
-        // 320x976 too.
-        let sps = [0x67, 0x42, 0xe0, 0x1f, 0xda, 0x05, 0x01, 0xec, 0x80];
-        assert_eq!(sps_size(&sps), Some((320, 976)));
     }
 }

@@ -8,7 +8,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use confab_loadtest::media::{ClipSpec, VideoClip, VideoCodec as ClipCodec};
+use confab_loadtest::media::{ClipSpec, VideoClip};
+use confab_media::VideoCodec as ClipCodec;
 use recorder::composite::decode::annex_b_to_avc;
 use recorder::composite::layout::{fit, grid, Rect};
 use recorder::composite::picture::Picture;
@@ -113,7 +114,7 @@ fn the_grid_follows_the_room_and_holds_the_last_picture() {
                     alice_video: Option<(&[Frame], u64)>,
                     bob_video: Option<u64>| {
         while t < until {
-            if t % 33 == 0 {
+            if t.is_multiple_of(33) {
                 if let Some((frames, from)) = alice_video {
                     let i = ((t - from) / 33) as usize;
                     c.push_frame(
@@ -135,7 +136,7 @@ fn the_grid_follows_the_room_and_holds_the_last_picture() {
                     );
                 }
             }
-            if t % 20 == 0 {
+            if t.is_multiple_of(20) {
                 c.push_frame(
                     alice,
                     MediaKind::Audio,

@@ -70,7 +70,7 @@ async fn a_nearly_full_disk_stops_the_recording_cleanly() {
     assert!(
         free > 4 * FILLER,
         "the test needs {} MiB free, has {} MiB",
-        4 * FILLER >> 20,
+        (4 * FILLER) >> 20,
         free >> 20
     );
     let options = RecordOptions {

@@ -11,12 +11,13 @@
 
 use std::time::Duration;
 
-use sfu::sim::{SimNet, SimVideo};
+use confab_media::VideoCodec;
+use sfu::sim::SimNet;
 use sfu::EndpointConfig;
 
 fn run(subscribers: usize, frames: u32) -> (u64, Duration) {
     let mut net = SimNet::new(EndpointConfig::default());
-    let publisher = net.join("bench", false, Some(SimVideo::Vp8));
+    let publisher = net.join("bench", false, Some(VideoCodec::Vp8));
     for _ in 0..subscribers {
         net.join("bench", false, None);
     }
@@ -24,13 +25,13 @@ fn run(subscribers: usize, frames: u32) -> (u64, Duration) {
     net.run_for(Duration::from_millis(300));
     // Warm up: the first keyframe opens every subscriber's stream.
     for f in 0..30 {
-        net.send_video(publisher, f == 0, SimVideo::Vp8);
+        net.send_video(publisher, f == 0, VideoCodec::Vp8);
         net.step(Duration::from_millis(1));
     }
     let before: usize = net.peers.iter().map(|p| p.received.len()).sum();
     let mut in_core = Duration::ZERO;
     for f in 0..frames {
-        net.send_video(publisher, f % 300 == 0, SimVideo::Vp8);
+        net.send_video(publisher, f % 300 == 0, VideoCodec::Vp8);
         in_core += net.step(Duration::from_millis(1));
     }
     in_core += net.step(Duration::from_millis(50));

@@ -53,6 +53,7 @@ pub mod ids;
 pub mod metrics;
 pub mod shed;
 pub mod sim;
+mod socket;
 
 pub use crate::config::{EndpointConfig, SfuConfig};
 pub use crate::core::tap::{TapEvent, TappedPacket};

@@ -14,6 +14,7 @@ use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use confab_media::VideoCodec;
 use str0m::change::SdpApi;
 use str0m::format::Codec;
 use str0m::media::{Direction, MediaKind, Mid, Pt, Rid};
@@ -25,15 +26,6 @@ use crate::config::EndpointConfig;
 use crate::core::{Core, CoreEvent};
 use crate::event::{EndpointEvent, OutgoingTrack};
 use crate::ids::EndpointId;
-
-/// Which video codec a simulated peer publishes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SimVideo {
-    /// VP8 (RFC 7741 payloads).
-    Vp8,
-    /// H.264 packetization-mode 1.
-    H264,
-}
 
 /// An RTP packet as a simulated peer received it.
 #[derive(Debug, Clone)]
@@ -123,13 +115,13 @@ impl SimNet {
 
     /// Add a peer that publishes audio and/or video and joins `room`.
     /// Returns its index in [`SimNet::peers`].
-    pub fn join(&mut self, room: &str, audio: bool, video: Option<SimVideo>) -> usize {
+    pub fn join(&mut self, room: &str, audio: bool, video: Option<VideoCodec>) -> usize {
         let mut builder = Rtc::builder()
             .set_rtp_mode(true)
             .clear_codecs()
             .enable_opus(true, false);
         builder = match video {
-            Some(SimVideo::H264) => builder.enable_h264(true),
+            Some(VideoCodec::H264) => builder.enable_h264(true),
             _ => builder.enable_vp8(true),
         };
         self.add_peer(room, builder, |change| {
@@ -311,18 +303,18 @@ impl SimNet {
 
     /// Write one video frame (one packet) from peer `i`, a keyframe if
     /// asked; its payload carries the peer's frame counter.
-    pub fn send_video(&mut self, i: usize, keyframe: bool, codec: SimVideo) {
+    pub fn send_video(&mut self, i: usize, keyframe: bool, codec: VideoCodec) {
         let now = self.now;
         let peer = &mut self.peers[i];
         let Some(mid) = peer.video_mid else { return };
         let counter = peer.video_counter;
         peer.video_counter += 1;
         let (prefix, want) = match codec {
-            SimVideo::Vp8 => (
+            VideoCodec::Vp8 => (
                 vec![0x10, if keyframe { 0x00 } else { 0x01 }, 0x00, 0x00],
                 Codec::Vp8,
             ),
-            SimVideo::H264 => (vec![if keyframe { 0x65 } else { 0x41 }, 0x88], Codec::H264),
+            VideoCodec::H264 => (vec![if keyframe { 0x65 } else { 0x41 }, 0x88], Codec::H264),
         };
         let payload = tagged_payload(&prefix, counter, 1000);
         let seq = peer.seq;

@@ -4,10 +4,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use sfu::sim::{SimNet, SimVideo};
+use confab_media::VideoCodec;
+use sfu::sim::SimNet;
 use sfu::{CoreEvent, EndpointConfig, RoomEvent};
 
-fn run_call(net: &mut SimNet, publishers: &[usize], codec: SimVideo, frames: u32) {
+fn run_call(net: &mut SimNet, publishers: &[usize], codec: VideoCodec, frames: u32) {
     for f in 0..frames {
         for &p in publishers {
             net.send_video(p, f % 30 == 0, codec);
@@ -31,7 +32,7 @@ fn by_ssrc(net: &SimNet, peer: usize) -> BTreeMap<u32, (u8, Vec<u32>)> {
     m
 }
 
-fn three_party(codec: SimVideo) {
+fn three_party(codec: VideoCodec) {
     let mut net = SimNet::new(EndpointConfig::default());
     let a = net.join("room", true, Some(codec));
     let b = net.join("room", true, Some(codec));
@@ -69,12 +70,12 @@ fn three_party(codec: SimVideo) {
 
 #[test]
 fn three_party_vp8_and_opus() {
-    three_party(SimVideo::Vp8);
+    three_party(VideoCodec::Vp8);
 }
 
 #[test]
 fn three_party_h264_and_opus() {
-    three_party(SimVideo::H264);
+    three_party(VideoCodec::H264);
 }
 
 fn received_counters(net: &SimNet, peer: usize) -> usize {
@@ -84,11 +85,11 @@ fn received_counters(net: &SimNet, peer: usize) -> usize {
 #[test]
 fn leaving_participant_is_removed_from_the_others_sessions() {
     let mut net = SimNet::new(EndpointConfig::default());
-    let a = net.join("room", true, Some(SimVideo::Vp8));
-    let b = net.join("room", true, Some(SimVideo::Vp8));
+    let a = net.join("room", true, Some(VideoCodec::Vp8));
+    let b = net.join("room", true, Some(VideoCodec::Vp8));
     let c = net.join("room", false, None);
     assert!(net.connect_all(Duration::from_secs(5)));
-    run_call(&mut net, &[a, b], SimVideo::Vp8, 20);
+    run_call(&mut net, &[a, b], VideoCodec::Vp8, 20);
     let b_id = net.peers[b].endpoint.expect("joined");
     net.leave(b);
     net.run_for(Duration::from_millis(200));
@@ -115,17 +116,17 @@ fn leaving_participant_is_removed_from_the_others_sessions() {
     assert_eq!(net.core.endpoint_count(), 2);
     // a keeps reaching c.
     let before = received_counters(&net, c);
-    run_call(&mut net, &[a], SimVideo::Vp8, 10);
+    run_call(&mut net, &[a], VideoCodec::Vp8, 10);
     assert!(received_counters(&net, c) >= before + 15);
 }
 
 #[test]
 fn participant_stops_and_restarts_its_video_mid_call() {
     let mut net = SimNet::new(EndpointConfig::default());
-    let a = net.join("room", true, Some(SimVideo::Vp8));
+    let a = net.join("room", true, Some(VideoCodec::Vp8));
     let b = net.join("room", false, None);
     assert!(net.connect_all(Duration::from_secs(5)));
-    run_call(&mut net, &[a], SimVideo::Vp8, 15);
+    run_call(&mut net, &[a], VideoCodec::Vp8, 15);
     let b_id = net.peers[b].endpoint.expect("joined");
     let offers_before = net
         .renegotiations
@@ -164,7 +165,7 @@ fn participant_stops_and_restarts_its_video_mid_call() {
 
     // Video flows again on the new track.
     let before = net.peers[b].received.iter().filter(|r| r.pt != 111).count();
-    run_call(&mut net, &[a], SimVideo::Vp8, 30);
+    run_call(&mut net, &[a], VideoCodec::Vp8, 30);
     let after = net.peers[b].received.iter().filter(|r| r.pt != 111).count();
     assert!(after >= before + 20, "video resumes: {before} -> {after}");
 }
@@ -172,9 +173,9 @@ fn participant_stops_and_restarts_its_video_mid_call() {
 #[test]
 fn late_joiner_triggers_a_keyframe_request() {
     let mut net = SimNet::new(EndpointConfig::default());
-    let a = net.join("room", true, Some(SimVideo::Vp8));
+    let a = net.join("room", true, Some(VideoCodec::Vp8));
     assert!(net.connect_all(Duration::from_secs(5)));
-    run_call(&mut net, &[a], SimVideo::Vp8, 10);
+    run_call(&mut net, &[a], VideoCodec::Vp8, 10);
     let before = net.peers[a].keyframe_requests;
     let late = net.join("room", false, None);
     assert!(net.connect_all(Duration::from_secs(5)));
@@ -185,7 +186,7 @@ fn late_joiner_triggers_a_keyframe_request() {
     );
     // The late joiner's video starts on that keyframe.
     for f in 0..20 {
-        net.send_video(a, f == 0, SimVideo::Vp8);
+        net.send_video(a, f == 0, VideoCodec::Vp8);
         net.run_for(Duration::from_millis(33));
     }
     let first_video = net.peers[late].received.iter().find(|r| r.pt != 111);
@@ -196,7 +197,7 @@ fn late_joiner_triggers_a_keyframe_request() {
 fn bad_offers_are_rejected_without_disturbing_the_room() {
     use sfu::{EndpointId, SfuError};
     let mut net = SimNet::new(EndpointConfig::default());
-    let a = net.join("room", true, Some(SimVideo::Vp8));
+    let a = net.join("room", true, Some(VideoCodec::Vp8));
     let b = net.join("room", false, None);
     assert!(net.connect_all(Duration::from_secs(5)));
 
@@ -254,7 +255,7 @@ fn bad_offers_are_rejected_without_disturbing_the_room() {
         Err(SfuError::NoPendingOffer(_))
     ));
     let before = received_counters(&net, b);
-    run_call(&mut net, &[a], SimVideo::Vp8, 10);
+    run_call(&mut net, &[a], VideoCodec::Vp8, 10);
     assert!(received_counters(&net, b) > before, "the call goes on");
 }
 
@@ -266,10 +267,10 @@ fn metrics_count_what_the_bridge_does() {
     // Handles are bound when the core is built; build it under the recorder.
     let mut net =
         metrics::with_local_recorder(&recorder, || SimNet::new(EndpointConfig::default()));
-    let a = net.join("room", true, Some(SimVideo::Vp8));
+    let a = net.join("room", true, Some(VideoCodec::Vp8));
     let _b = net.join("room", false, None);
     assert!(net.connect_all(Duration::from_secs(5)));
-    run_call(&mut net, &[a], SimVideo::Vp8, 30);
+    run_call(&mut net, &[a], VideoCodec::Vp8, 30);
     net.run_for(Duration::from_secs(2));
 
     let snapshot = snapshotter.snapshot().into_hashmap();
@@ -376,14 +377,14 @@ fn every_forwarded_packet_leaves_with_the_input_that_caused_it() {
     // packets keep arriving.
     let mut net = SimNet::new(EndpointConfig::default());
     let publishers: Vec<usize> = (0..3)
-        .map(|_| net.join("room", true, Some(SimVideo::Vp8)))
+        .map(|_| net.join("room", true, Some(VideoCodec::Vp8)))
         .collect();
     let listeners: Vec<usize> = (0..3).map(|_| net.join("room", false, None)).collect();
     assert!(net.connect_all(Duration::from_secs(5)), "all peers connect");
     net.run_for(Duration::from_millis(200));
     // Keyframes open every subscriber's video.
     for &p in &publishers {
-        net.send_video(p, true, SimVideo::Vp8);
+        net.send_video(p, true, VideoCodec::Vp8);
         net.send_audio(p);
     }
     net.run_for(Duration::from_millis(200));
@@ -394,7 +395,7 @@ fn every_forwarded_packet_leaves_with_the_input_that_caused_it() {
     // One round of media from every publisher, and no time passes: only
     // the inputs themselves drive the bridge.
     for &p in &publishers {
-        net.send_video(p, false, SimVideo::Vp8);
+        net.send_video(p, false, VideoCodec::Vp8);
         net.send_audio(p);
     }
     net.exchange();
@@ -439,13 +440,13 @@ fn forged_consent_checks_keep_no_session_and_disturb_no_one() {
         ..Default::default()
     };
     let mut net = SimNet::new(config);
-    let a = net.join("room", true, Some(SimVideo::Vp8));
-    let b = net.join("room", true, Some(SimVideo::Vp8));
-    let c = net.join("room", true, Some(SimVideo::Vp8));
+    let a = net.join("room", true, Some(VideoCodec::Vp8));
+    let b = net.join("room", true, Some(VideoCodec::Vp8));
+    let c = net.join("room", true, Some(VideoCodec::Vp8));
     assert!(net.connect_all(Duration::from_secs(5)), "all connect");
     let b_id = net.peers[b].endpoint.expect("b has an endpoint");
     let b_addr = net.peers[b].addr;
-    net.send_video(c, true, SimVideo::Vp8);
+    net.send_video(c, true, VideoCodec::Vp8);
     net.exchange();
     net.run_for(Duration::from_millis(200));
 
@@ -463,7 +464,7 @@ fn forged_consent_checks_keep_no_session_and_disturb_no_one() {
             net.core.handle_datagram(now, now, from, &forged);
         }
         let before = net.peers[a].received.len();
-        net.send_video(c, false, SimVideo::Vp8);
+        net.send_video(c, false, VideoCodec::Vp8);
         net.exchange();
         assert!(
             net.peers[a].received.len() > before,

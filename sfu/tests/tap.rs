@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use sfu::sim::{find_counter, SimNet, SimVideo};
+use confab_media::VideoCodec;
+use sfu::sim::{find_counter, SimNet};
 use sfu::str0m::format::Codec;
 use sfu::{EndpointConfig, MediaKind, RoomId, TapEvent};
 
@@ -36,17 +37,17 @@ fn drain(net: &mut SimNet) -> (Tapped, Vec<String>) {
 #[test]
 fn a_tap_receives_every_published_packet_of_its_room_only() {
     let mut net = SimNet::new(EndpointConfig::default());
-    let a = net.join("room", true, Some(SimVideo::Vp8));
-    let b = net.join("room", true, Some(SimVideo::H264));
-    let other = net.join("elsewhere", true, Some(SimVideo::Vp8));
+    let a = net.join("room", true, Some(VideoCodec::Vp8));
+    let b = net.join("room", true, Some(VideoCodec::H264));
+    let other = net.join("elsewhere", true, Some(VideoCodec::Vp8));
     assert!(net.connect_all(Duration::from_secs(5)), "all peers connect");
     net.run_for(Duration::from_millis(200));
     net.core.add_tap(RoomId::from("room"));
 
     for f in 0..30 {
-        net.send_video(a, f == 0, SimVideo::Vp8);
-        net.send_video(b, f == 0, SimVideo::H264);
-        net.send_video(other, f == 0, SimVideo::Vp8);
+        net.send_video(a, f == 0, VideoCodec::Vp8);
+        net.send_video(b, f == 0, VideoCodec::H264);
+        net.send_video(other, f == 0, VideoCodec::Vp8);
         net.send_audio(a);
         net.send_audio(other);
         net.exchange();

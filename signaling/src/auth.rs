@@ -14,14 +14,30 @@
 //! Sans-IO: a [`SaslSession`] takes the decoded client data and says what
 //! to answer. The stream decides which mechanisms it offers (PLAIN only
 //! over a secure transport).
+//!
+//! Randomness comes from the caller, as rustls takes it from its provider:
+//! [`SaslSession::start`] borrows the stream's generator (`&mut dyn
+//! RngCore`) and draws there, once, what the exchange will need (a guest's
+//! name, SCRAM's server nonce), so that [`SaslSession::step`] depends on
+//! the client's data alone and a test with a seeded generator sees the
+//! same exchange on every run.
+//!
+//! Salts are not random: every SCRAM salt is derived from the user name and
+//! the server's [`SaltKey`], for a configured account and for an unknown
+//! name alike. An unknown user therefore gets the same salt and iteration
+//! count on every attempt, as an account does, and the first SCRAM message
+//! does not tell whether an account exists. The key is drawn at each start,
+//! or kept in the data directory (as the STARTTLS certificate is) so that
+//! salts stay the same across restarts too.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Arc;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use hmac::{Hmac, Mac};
-use rand::Rng;
+use rand::{Rng, RngCore};
 use sasl::common::Identity;
 use sasl::secret::{Pbkdf2Sha1, Plain as PlainSecret};
 use sasl::server::mechanisms::Plain;
@@ -31,10 +47,95 @@ use sha1::{Digest, Sha1 as Sha1Hash};
 /// PBKDF2 iterations for the SCRAM secrets (RFC 7677 suggests at least 4096).
 const SCRAM_ITERATIONS: u32 = 4096;
 
+/// Bytes of a SCRAM salt.
+const SALT_LEN: usize = 16;
+
+/// The file in the data directory that keeps the [`SaltKey`].
+const SALT_KEY_FILE: &str = "xmpp-salt-key";
+
+/// The server's secret from which every SCRAM salt is derived:
+/// HMAC-SHA-1(key, user name), cut to 16 bytes. Configured accounts and
+/// unknown names get their salts the same way, so that the salt a client
+/// is sent says nothing about whether the account exists.
+#[derive(Clone)]
+pub struct SaltKey([u8; 32]);
+
+impl std::fmt::Debug for SaltKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the key.
+        f.write_str("SaltKey")
+    }
+}
+
+impl SaltKey {
+    /// A key drawn from `rng`.
+    pub fn random(rng: &mut dyn RngCore) -> SaltKey {
+        SaltKey(rng.gen())
+    }
+
+    /// A key drawn from the operating system's generator, for a server
+    /// that keeps no data directory (salts change at every start, for
+    /// accounts and unknown names alike).
+    pub fn from_os() -> SaltKey {
+        SaltKey::random(&mut rand::rngs::OsRng)
+    }
+
+    /// The key kept in `dir` (`xmpp-salt-key`, readable by its owner
+    /// only): drawn from the operating system at the first start, read
+    /// afterwards, so that salts stay the same across restarts.
+    pub fn kept_in(dir: &Path) -> std::io::Result<SaltKey> {
+        let path = dir.join(SALT_KEY_FILE);
+        let in_file =
+            |e: std::io::Error| std::io::Error::new(e.kind(), format!("{}: {e}", path.display()));
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                let key: [u8; 32] = bytes.try_into().map_err(|_| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!(
+                            "{}: not a 32-byte key (remove it to make a new one)",
+                            path.display()
+                        ),
+                    )
+                })?;
+                Ok(SaltKey(key))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let key = SaltKey::from_os();
+                std::fs::create_dir_all(dir).map_err(in_file)?;
+                crate::tls::write_private(&path, &key.0).map_err(in_file)?;
+                Ok(key)
+            }
+            Err(e) => Err(in_file(e)),
+        }
+    }
+
+    /// The salt of `user`.
+    fn salt(&self, user: &str) -> [u8; SALT_LEN] {
+        let mac = hmac(&self.0, user.as_bytes());
+        let mut salt = [0; SALT_LEN];
+        for (s, m) in salt.iter_mut().zip(mac) {
+            *s = m;
+        }
+        salt
+    }
+}
+
 /// The configured accounts (user name -> password), with SCRAM secrets.
-#[derive(Default)]
 pub struct Accounts {
     accounts: HashMap<String, Account>,
+    salt_key: SaltKey,
+}
+
+impl Default for Accounts {
+    /// No accounts. The salt key is all zeros: with no account there is
+    /// nothing for a salt to hide, and SCRAM is not offered.
+    fn default() -> Accounts {
+        Accounts {
+            accounts: HashMap::new(),
+            salt_key: SaltKey([0; 32]),
+        }
+    }
 }
 
 struct Account {
@@ -52,10 +153,12 @@ impl std::fmt::Debug for Accounts {
 }
 
 impl Accounts {
-    /// Accounts from (user, password) pairs. User names are JID
-    /// localparts; invalid ones are refused.
+    /// Accounts from (user, password) pairs, their SCRAM salts derived
+    /// with `salt_key`. User names are JID localparts; invalid ones are
+    /// refused.
     pub fn new<'a>(
         pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+        salt_key: SaltKey,
     ) -> Result<Accounts, String> {
         let mut accounts = HashMap::new();
         for (user, password) in pairs {
@@ -66,7 +169,7 @@ impl Accounts {
                     "account name {user:?} is not a valid JID localpart"
                 ));
             }
-            let salt: [u8; 16] = rand::thread_rng().gen();
+            let salt = salt_key.salt(user);
             let scram_sha1 = Pbkdf2Sha1::derive(password, &salt, SCRAM_ITERATIONS)
                 .map_err(|e| format!("deriving the SCRAM secret of {user}: {e:?}"))?;
             accounts.insert(
@@ -77,7 +180,7 @@ impl Accounts {
                 },
             );
         }
-        Ok(Accounts { accounts })
+        Ok(Accounts { accounts, salt_key })
     }
 
     /// Whether any accounts are configured.
@@ -182,20 +285,32 @@ pub struct SaslSession {
 }
 
 enum SessionKind {
-    Anonymous,
+    /// The name the guest will get.
+    Anonymous {
+        guest: String,
+    },
     Plain(Box<dyn Mechanism + Send>),
     Scram(ScramServer),
 }
 
 impl SaslSession {
-    /// Start `name` against `accounts`.
-    pub fn start(name: MechanismName, accounts: &Arc<Accounts>) -> SaslSession {
+    /// Start `name` against `accounts`, drawing from `rng` what the
+    /// exchange needs (a guest's name, SCRAM's server nonce).
+    pub fn start(
+        name: MechanismName,
+        accounts: &Arc<Accounts>,
+        rng: &mut dyn RngCore,
+    ) -> SaslSession {
         let kind = match name {
-            MechanismName::Anonymous => SessionKind::Anonymous,
+            MechanismName::Anonymous => SessionKind::Anonymous {
+                guest: format!("guest-{:016x}", rng.gen::<u64>()),
+            },
             MechanismName::Plain => {
                 SessionKind::Plain(Box::new(Plain::new(AccountsRef(accounts.clone()))))
             }
-            MechanismName::ScramSha1 => SessionKind::Scram(ScramServer::new(accounts.clone())),
+            MechanismName::ScramSha1 => {
+                SessionKind::Scram(ScramServer::new(accounts.clone(), rng.gen()))
+            }
         };
         SaslSession { kind }
     }
@@ -204,13 +319,12 @@ impl SaslSession {
     /// later response.
     pub fn step(&mut self, data: &[u8]) -> SaslStep {
         match &mut self.kind {
-            SessionKind::Anonymous => {
+            SessionKind::Anonymous { guest } => {
                 // RFC 4505: an optional trace token of at most 255 characters.
                 if data.len() > 255 * 4 || std::str::from_utf8(data).is_err() {
                     return SaslStep::Failure("malformed-request");
                 }
-                let node: String = format!("guest-{:016x}", rand::thread_rng().gen::<u64>());
-                SaslStep::Success(Authenticated::Guest(node), Vec::new())
+                SaslStep::Success(Authenticated::Guest(guest.clone()), Vec::new())
             }
             SessionKind::Plain(mech) => match mech.respond(data) {
                 Ok(Response::Success(Identity::Username(user), extra)) => {
@@ -243,6 +357,8 @@ fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
 /// The server side of SCRAM-SHA-1 without channel binding (RFC 5802).
 struct ScramServer {
     accounts: Arc<Accounts>,
+    /// The server's part of the nonce, drawn when the exchange started.
+    server_nonce: u128,
     state: ScramState,
 }
 
@@ -254,17 +370,19 @@ enum ScramState {
         server_first: String,
         nonce: String,
         user: String,
-        /// `None` for an unknown user: the exchange runs to the end and
-        /// fails there, so user names cannot be probed.
+        /// `None` for an unknown user: the exchange runs to the end, with
+        /// the salt and iteration count an account would get and the same
+        /// computations, and fails there, so user names cannot be probed.
         salted_password: Option<Vec<u8>>,
     },
     Done,
 }
 
 impl ScramServer {
-    fn new(accounts: Arc<Accounts>) -> ScramServer {
+    fn new(accounts: Arc<Accounts>, server_nonce: u128) -> ScramServer {
         ScramServer {
             accounts,
+            server_nonce,
             state: ScramState::Start,
         }
     }
@@ -297,9 +415,10 @@ impl ScramServer {
                 let Ok(proof) = B64.decode(p) else {
                     return SaslStep::Failure("incorrect-encoding");
                 };
-                let Some(salted) = salted_password else {
-                    return SaslStep::Failure("not-authorized");
-                };
+                // An unknown user's proof is checked against a made-up key,
+                // so that it takes as long to refuse as a wrong password.
+                let known = salted_password.is_some();
+                let salted = salted_password.unwrap_or_else(|| vec![0; 20]);
                 let auth_message = format!("{client_first_bare},{server_first},{without_proof}");
                 let client_key = hmac(&salted, b"Client Key");
                 let stored_key = Sha1Hash::digest(&client_key).to_vec();
@@ -312,7 +431,7 @@ impl ScramServer {
                     .zip(&client_signature)
                     .map(|(a, b)| a ^ b)
                     .collect();
-                if !constant_time_eq(&Sha1Hash::digest(&recovered), &stored_key) {
+                if !constant_time_eq(&Sha1Hash::digest(&recovered), &stored_key) || !known {
                     return SaslStep::Failure("not-authorized");
                 }
                 let server_key = hmac(&salted, b"Server Key");
@@ -348,12 +467,13 @@ impl ScramServer {
         // RFC 5802 §5.1: ',' and '=' in the name are escaped.
         let user = user.replace("=2C", ",").replace("=3D", "=");
         let account = self.accounts.accounts.get(&user);
+        // The same salt for an unknown name as an account of that name
+        // would have (see [`SaltKey`]); the iteration count is one for all.
         let salt: Vec<u8> = match account {
             Some(a) => a.scram_sha1.salt.clone(),
-            None => rand::thread_rng().gen::<[u8; 16]>().to_vec(),
+            None => self.accounts.salt_key.salt(&user).to_vec(),
         };
-        let server_nonce: String =
-            format!("{}{:032x}", client_nonce, rand::thread_rng().gen::<u128>());
+        let server_nonce = format!("{client_nonce}{:032x}", self.server_nonce);
         let server_first = format!(
             "r={server_nonce},s={},i={SCRAM_ITERATIONS}",
             B64.encode(&salt)
@@ -379,27 +499,52 @@ fn scram_attrs(text: &str) -> HashMap<&str, &str> {
 
 #[cfg(test)]
 mod tests {
+    use rand::rngs::StdRng;
+    use rand::SeedableRng;
+
     use super::*;
+
+    fn rng() -> StdRng {
+        StdRng::seed_from_u64(7)
+    }
+
+    fn accounts<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Arc<Accounts> {
+        Arc::new(Accounts::new(pairs, SaltKey::random(&mut rng())).unwrap())
+    }
+
+    /// The salt and iteration count of the server-first message SCRAM
+    /// answers `user` with.
+    fn scram_salt(accounts: &Arc<Accounts>, rng: &mut StdRng, user: &str) -> (String, String) {
+        let mut server = SaslSession::start(MechanismName::ScramSha1, accounts, rng);
+        let first = format!("n,,n={user},r=clientnonce");
+        let SaslStep::Challenge(ch) = server.step(first.as_bytes()) else {
+            panic!("expected a challenge")
+        };
+        let ch = String::from_utf8(ch).unwrap();
+        let attrs = scram_attrs(&ch);
+        (attrs["s"].to_string(), attrs["i"].to_string())
+    }
 
     #[test]
     fn plain_accepts_right_password_and_refuses_wrong_one() {
-        let accounts = Arc::new(Accounts::new([("alice", "secret")]).unwrap());
-        let mut s = SaslSession::start(MechanismName::Plain, &accounts);
+        let accounts = accounts([("alice", "secret")]);
+        let rng = &mut rng();
+        let mut s = SaslSession::start(MechanismName::Plain, &accounts, rng);
         assert_eq!(
             s.step(b"\0alice\0secret"),
             SaslStep::Success(Authenticated::User("alice".into()), vec![])
         );
-        let mut s = SaslSession::start(MechanismName::Plain, &accounts);
+        let mut s = SaslSession::start(MechanismName::Plain, &accounts, rng);
         assert_eq!(
             s.step(b"\0alice\0wrong"),
             SaslStep::Failure("not-authorized")
         );
-        let mut s = SaslSession::start(MechanismName::Plain, &accounts);
+        let mut s = SaslSession::start(MechanismName::Plain, &accounts, rng);
         assert_eq!(
             s.step(b"\0mallory\0secret"),
             SaslStep::Failure("not-authorized")
         );
-        let mut s = SaslSession::start(MechanismName::Plain, &accounts);
+        let mut s = SaslSession::start(MechanismName::Plain, &accounts, rng);
         assert_eq!(s.step(b"garbage"), SaslStep::Failure("malformed-request"));
     }
 
@@ -409,7 +554,8 @@ mod tests {
         use sasl::client::Mechanism as _;
         use sasl::common::scram::Sha1;
         use sasl::common::{ChannelBinding, Credentials};
-        let accounts = Arc::new(Accounts::new([("bob", "pencil")]).unwrap());
+        let accounts = accounts([("bob", "pencil")]);
+        let rng = &mut rng();
         for (password, cb, ok) in [
             ("pencil", ChannelBinding::None, true),
             ("pencil", ChannelBinding::Unsupported, true),
@@ -420,7 +566,7 @@ mod tests {
                 .with_password(password)
                 .with_channel_binding(cb);
             let mut client = ClientScram::<Sha1>::from_credentials(creds).unwrap();
-            let mut server = SaslSession::start(MechanismName::ScramSha1, &accounts);
+            let mut server = SaslSession::start(MechanismName::ScramSha1, &accounts, rng);
             let first = client.initial();
             let SaslStep::Challenge(ch) = server.step(&first) else {
                 panic!("expected a challenge")
@@ -444,8 +590,9 @@ mod tests {
     #[test]
     fn anonymous_names_guests_uniquely() {
         let accounts = Arc::new(Accounts::default());
-        let mut a = SaslSession::start(MechanismName::Anonymous, &accounts);
-        let mut b = SaslSession::start(MechanismName::Anonymous, &accounts);
+        let rng = &mut rng();
+        let mut a = SaslSession::start(MechanismName::Anonymous, &accounts, rng);
+        let mut b = SaslSession::start(MechanismName::Anonymous, &accounts, rng);
         let (SaslStep::Success(x, _), SaslStep::Success(y, _)) = (a.step(b""), b.step(b"trace"))
         else {
             panic!("anonymous refused")
@@ -456,7 +603,102 @@ mod tests {
 
     #[test]
     fn bad_account_names_are_refused() {
-        assert!(Accounts::new([("a@b", "x")]).is_err());
-        assert!(Accounts::new([("a b", "x")]).is_err());
+        let key = SaltKey::random(&mut rng());
+        assert!(Accounts::new([("a@b", "x")], key.clone()).is_err());
+        assert!(Accounts::new([("a b", "x")], key).is_err());
+    }
+
+    #[test]
+    fn scram_salts_do_not_tell_unknown_users_from_accounts() {
+        let accounts = accounts([("bob", "pencil")]);
+        let rng = &mut rng();
+        // An unknown user gets the same salt and iteration count on every
+        // attempt, as an account does...
+        let first = scram_salt(&accounts, rng, "mallory");
+        assert_eq!(scram_salt(&accounts, rng, "mallory"), first);
+        assert_eq!(
+            scram_salt(&accounts, rng, "bob"),
+            scram_salt(&accounts, rng, "bob")
+        );
+        // ...its own, not another name's...
+        let other = scram_salt(&accounts, rng, "eve");
+        assert_ne!(other.0, first.0);
+        assert_ne!(scram_salt(&accounts, rng, "bob").0, first.0);
+        // ...of the same length and with the same count as an account's.
+        let bob = scram_salt(&accounts, rng, "bob");
+        assert_eq!(bob.0.len(), first.0.len());
+        assert_eq!(bob.1, first.1);
+        assert_eq!(first.1, SCRAM_ITERATIONS.to_string());
+        // And the exchange still runs to its end and fails there, like a
+        // wrong password.
+        let mut server = SaslSession::start(MechanismName::ScramSha1, &accounts, rng);
+        let SaslStep::Challenge(ch) = server.step(b"n,,n=mallory,r=abc") else {
+            panic!("expected a challenge")
+        };
+        let ch = String::from_utf8(ch).unwrap();
+        let nonce = scram_attrs(&ch)["r"].to_string();
+        let last = format!("c=biws,r={nonce},p={}", B64.encode([0u8; 20]));
+        assert_eq!(
+            server.step(last.as_bytes()),
+            SaslStep::Failure("not-authorized")
+        );
+    }
+
+    #[test]
+    fn an_account_gets_the_salt_of_its_name_under_the_key() {
+        // Salts follow the key, not the order or the time of creation:
+        // the same key gives the same salts (a kept key keeps them across
+        // restarts), another key other ones.
+        let key = SaltKey::random(&mut rng());
+        let a = Arc::new(Accounts::new([("bob", "pencil")], key.clone()).unwrap());
+        let b = Arc::new(Accounts::new([("bob", "pencil")], key).unwrap());
+        let c = accounts([("bob", "pencil")]);
+        let other = Arc::new(
+            Accounts::new(
+                [("bob", "pencil")],
+                SaltKey::random(&mut StdRng::seed_from_u64(8)),
+            )
+            .unwrap(),
+        );
+        let rng = &mut rng();
+        assert_eq!(scram_salt(&a, rng, "bob"), scram_salt(&b, rng, "bob"));
+        assert_eq!(scram_salt(&a, rng, "bob"), scram_salt(&c, rng, "bob"));
+        assert_ne!(scram_salt(&a, rng, "bob"), scram_salt(&other, rng, "bob"));
+    }
+
+    #[test]
+    fn the_salt_key_is_kept_in_the_data_directory() {
+        let dir = std::env::temp_dir().join(format!(
+            "confab-salt-key-{}-{:x}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        let first = SaltKey::kept_in(&dir).unwrap();
+        let again = SaltKey::kept_in(&dir).unwrap();
+        assert_eq!(first.0, again.0, "the kept key is read back");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.join(SALT_KEY_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o077, 0, "readable by its owner only");
+        }
+        std::fs::write(dir.join(SALT_KEY_FILE), b"short").unwrap();
+        assert!(SaltKey::kept_in(&dir).is_err(), "a damaged key is refused");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_seeded_generator_gives_the_same_exchange() {
+        let accounts = accounts([("bob", "pencil")]);
+        let challenge = |seed| {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let mut s = SaslSession::start(MechanismName::ScramSha1, &accounts, &mut rng);
+            s.step(b"n,,n=bob,r=abc")
+        };
+        assert_eq!(challenge(1), challenge(1));
+        assert_ne!(challenge(1), challenge(2));
     }
 }

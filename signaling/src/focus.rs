@@ -17,7 +17,7 @@
 //! - XEP-0353 `propose` is answered with `proceed`.
 //! - Every Jingle error of §7 is answered here.
 //!
-//! The focus works on [`Session`]s from [`crate::jingle_sdp`]; it keeps
+//! The focus works on [`Session`]s from [`confab_proto::jingle_sdp`]; it keeps
 //! for each call the participant's side of every m-line so that it can
 //! write the full SDP answer the media plane needs from Jingle's partial
 //! `content-accept`. Not here: stanza routing, room membership (the caller
@@ -30,11 +30,11 @@ use sfu::{CloseReason, EndpointEvent, EndpointId, OutgoingTrack, SdpAnswer, SdpO
 use xmpp_parsers::jid::{BareJid, FullJid, Jid};
 use xmpp_parsers::jingle::Action;
 
-use crate::jingle_sdp::{
+use crate::stanza::*;
+use confab_proto::jingle_sdp::{
     jingle_to_session, jingle_transports, sdp_to_session, session_to_jingle, session_to_sdp,
     Content, JingleHeader, MappingError, Role, Senders, Session, Setup, Transport,
 };
-use crate::stanza::*;
 
 /// A call: one participant's Jingle session with one room.
 pub type CallId = u64;
@@ -78,13 +78,28 @@ pub enum FocusOutput {
     Media(MediaCommand),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where a call is. Each phase carries what exists in it: the endpoint
+/// only once the media plane has made it, and with it the bridge's change
+/// in flight and the media plane's offers waiting their turn, so that a
+/// change without an endpoint cannot be written down.
+#[derive(Debug)]
 enum CallState {
     /// Waiting for the media plane to create the endpoint.
     Creating,
-    /// session-accept sent.
-    Active,
+    /// The endpoint exists; session-accept sent.
+    Active {
+        /// The call's endpoint on the media plane.
+        endpoint: EndpointId,
+        /// The bridge's change in flight: one per session (PROTOCOL.md §4).
+        pending: Option<Pending>,
+        /// Offers from the media plane not yet turned into Jingle.
+        queued: VecDeque<QueuedOffer>,
+    },
 }
+
+/// A media-plane offer waiting its turn: the offer, the tracks it adds
+/// and the mids it stops.
+type QueuedOffer = (SdpOffer, Vec<OutgoingTrack>, Vec<String>);
 
 /// A bridge change in flight.
 #[derive(Debug)]
@@ -111,19 +126,25 @@ struct Call {
     participant: FullJid,
     sid: String,
     state: CallState,
-    endpoint: Option<EndpointId>,
     /// The participant's offer (session-initiate).
     offer: Session,
     /// The participant's side of every m-line it has answered, by name.
     answer_view: HashMap<String, Content>,
     /// The participant's transport (ICE credentials and fingerprint).
     transport: Transport,
-    pending: Option<Pending>,
-    /// Offers from the media plane not yet turned into Jingle.
-    queued: VecDeque<(SdpOffer, Vec<OutgoingTrack>, Vec<String>)>,
     /// Content names ever announced (names are never reused).
     announced: Vec<String>,
     sdp_version: u64,
+}
+
+impl Call {
+    /// The call's endpoint, once the media plane has made it.
+    fn endpoint(&self) -> Option<EndpointId> {
+        match self.state {
+            CallState::Creating => None,
+            CallState::Active { endpoint, .. } => Some(endpoint),
+        }
+    }
 }
 
 /// Bounds.
@@ -218,7 +239,7 @@ impl Focus {
         let id = self
             .by_participant
             .get(&(room.clone(), participant.clone()))?;
-        self.calls.get(id)?.endpoint
+        self.calls.get(id)?.endpoint()
     }
 
     /// The occupant JID (`room/nick`) whose call owns `endpoint`, for the
@@ -371,12 +392,9 @@ impl Focus {
                 participant: from.clone(),
                 sid: header.sid.clone(),
                 state: CallState::Creating,
-                endpoint: None,
                 offer: session,
                 answer_view: HashMap::new(),
                 transport,
-                pending: None,
-                queued: VecDeque::new(),
                 announced,
                 sdp_version: 1,
             },
@@ -408,8 +426,19 @@ impl Focus {
                 return;
             }
         };
-        c.endpoint = Some(endpoint);
-        c.state = CallState::Active;
+        if !matches!(c.state, CallState::Creating) {
+            // The media plane makes one endpoint per Create: a second one
+            // is not the call's.
+            tracing::warn!(call, %endpoint, "a second endpoint for one call; closing it");
+            self.out
+                .push_back(FocusOutput::Media(MediaCommand::Close { endpoint }));
+            return;
+        }
+        c.state = CallState::Active {
+            endpoint,
+            pending: None,
+            queued: VecDeque::new(),
+        };
         self.by_endpoint.insert(endpoint, call);
         let accept = match sdp_to_session(&answer.to_sdp_string(), Role::Responder) {
             Ok(s) => s,
@@ -489,10 +518,12 @@ impl Focus {
                 added,
                 removed,
             } => {
-                let Some(c) = self.calls.get_mut(&call) else {
+                let Some(CallState::Active { queued, .. }) =
+                    self.calls.get_mut(&call).map(|c| &mut c.state)
+                else {
                     return;
                 };
-                if c.queued.len() >= self.limits.max_queued_offers {
+                if queued.len() >= self.limits.max_queued_offers {
                     self.end_call(
                         call,
                         Some((
@@ -502,7 +533,7 @@ impl Focus {
                     );
                     return;
                 }
-                c.queued.push_back((offer, added, removed));
+                queued.push_back((offer, added, removed));
                 self.next_queued(call);
             }
             EndpointEvent::Closed(reason) => {
@@ -520,10 +551,8 @@ impl Focus {
                     }
                     CloseReason::Failed(e) => ("failed-transport", e),
                 };
-                // The endpoint is already gone: do not ask to close it.
-                if let Some(c) = self.calls.get_mut(&call) {
-                    c.endpoint = None;
-                }
+                // The endpoint is already gone: forgotten first, so that
+                // ending the call does not ask to close it.
                 self.by_endpoint.remove(&endpoint);
                 self.end_call(call, Some((condition, text)));
             }
@@ -535,10 +564,15 @@ impl Focus {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
-        if c.state != CallState::Active || c.pending.is_some() {
+        let CallState::Active {
+            pending: None,
+            queued,
+            ..
+        } = &mut c.state
+        else {
             return;
-        }
-        let Some((offer, added, removed)) = c.queued.pop_front() else {
+        };
+        let Some((offer, added, removed)) = queued.pop_front() else {
             return;
         };
         let session = match sdp_to_session(&offer.to_sdp_string(), Role::Responder) {
@@ -573,6 +607,9 @@ impl Focus {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
+        let CallState::Active { pending, .. } = &mut c.state else {
+            return;
+        };
         let mut jingle = Element::builder("jingle", NS_JINGLE)
             .attr(nc!("action"), "content-remove")
             .attr(nc!("sid"), c.sid.clone());
@@ -585,7 +622,7 @@ impl Focus {
             );
         }
         let stanza = iq_set(&c.room.to_string(), &c.participant, &iq, jingle.build());
-        c.pending = Some(Pending::Remove {
+        *pending = Some(Pending::Remove {
             iq,
             offer,
             removed,
@@ -613,6 +650,9 @@ impl Focus {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
+        let CallState::Active { pending, .. } = &mut c.state else {
+            return;
+        };
         if contents.is_empty() {
             // Nothing announceable (the tracks went away meanwhile).
             return self.answer_media(call, &offer);
@@ -632,7 +672,7 @@ impl Focus {
         match session_to_jingle(&header, &session) {
             Ok(jingle) => {
                 let stanza = iq_set(&c.room.to_string(), &c.participant, &iq, jingle);
-                c.pending = Some(Pending::Add {
+                *pending = Some(Pending::Add {
                     iq,
                     offer,
                     added: names,
@@ -656,8 +696,11 @@ impl Focus {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
-        match &c.pending {
-            Some(Pending::Remove { iq: pending, .. }) if pending == id => {
+        let CallState::Active { pending, .. } = &mut c.state else {
+            return;
+        };
+        match pending {
+            Some(Pending::Remove { iq: sent, .. }) if sent == id => {
                 if !ok {
                     tracing::info!(call, "participant refused content-remove; removing anyway");
                 }
@@ -666,7 +709,7 @@ impl Focus {
                     removed,
                     added,
                     ..
-                }) = c.pending.take()
+                }) = pending.take()
                 else {
                     return;
                 };
@@ -681,7 +724,7 @@ impl Focus {
                     self.send_add(call, offer, added);
                 }
             }
-            Some(Pending::Add { iq: pending, .. }) if pending == id && !ok => {
+            Some(Pending::Add { iq: sent, .. }) if sent == id && !ok => {
                 tracing::info!(call, "participant refused content-add");
                 self.end_call(
                     call,
@@ -697,7 +740,10 @@ impl Focus {
             return;
         };
         let room = c.room.to_string();
-        let Some(Pending::Add { added, .. }) = &c.pending else {
+        let CallState::Active { pending, .. } = &mut c.state else {
+            return self.send(error_reply(iq, &room, &out_of_order()));
+        };
+        let Some(Pending::Add { added, .. }) = pending else {
             return self.send(error_reply(iq, &room, &out_of_order()));
         };
         let session = match jingle_to_session(jingle) {
@@ -711,7 +757,7 @@ impl Focus {
                 &StanzaError::bad_request("content-accept names a content that was not added"),
             ));
         }
-        let Some(Pending::Add { offer, .. }) = c.pending.take() else {
+        let Some(Pending::Add { offer, .. }) = pending.take() else {
             return;
         };
         for content in session.contents {
@@ -727,7 +773,9 @@ impl Focus {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
-        let Some(endpoint) = c.endpoint else { return };
+        let Some(endpoint) = c.endpoint() else {
+            return;
+        };
         let mut transport = c.transport.clone();
         transport.candidates.clear();
         if let Some(fp) = transport.fingerprint.as_mut() {
@@ -823,10 +871,13 @@ impl Focus {
         };
         self.by_participant
             .remove(&(c.room.clone(), c.participant.clone()));
-        if let Some(endpoint) = c.endpoint {
-            self.by_endpoint.remove(&endpoint);
-            self.out
-                .push_back(FocusOutput::Media(MediaCommand::Close { endpoint }));
+        // An endpoint the media plane has closed itself is no longer in
+        // `by_endpoint`, and is not asked to close.
+        if let Some(endpoint) = c.endpoint() {
+            if self.by_endpoint.remove(&endpoint).is_some() {
+                self.out
+                    .push_back(FocusOutput::Media(MediaCommand::Close { endpoint }));
+            }
         }
         tracing::info!(call, room = %c.room, nick = %c.nick, reason = ?reason, "call ended");
         if let Some((condition, text)) = reason {

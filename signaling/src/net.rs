@@ -7,8 +7,10 @@
 //! `/xmpp-websocket` calls [`Signaling::websocket`] and pumps messages
 //! between the socket and the returned [`WsConnection`]; the admin API
 //! asks the router task for snapshots ([`Signaling::rooms`],
-//! [`Signaling::room`]) and starts and stops recordings through it
-//! ([`Signaling::start_recording`], [`Signaling::stop_recording`]), so
+//! [`Signaling::room`]). Recording is the binary's to wire: moderators'
+//! `/record` commands go to the [`RecordingControl`] it passes in, and it
+//! tells the rooms of recordings started elsewhere or ended by themselves
+//! ([`Signaling::recording_changed`], [`Signaling::recording_ended`]), so
 //! that the room hears of it whoever asked.
 
 use std::io;
@@ -18,7 +20,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use minidom::Element;
-use recorder::{ActiveRecording, RecordError, RecordedFile, Recordings};
 use sfu::{EndpointEvent, EndpointId, RoomId, SdpAnswer, SfuHandle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -28,6 +29,7 @@ use xmpp_parsers::jid::{BareJid, FullJid};
 use crate::auth::Accounts;
 use crate::focus::{CallId, FocusLimits, MediaCommand};
 use crate::muc::MucLimits;
+use crate::recording::RecordingControl;
 use crate::server::{ConnId, RoomSnapshot, RoomSummary, RouterConfig, Server, ServerOutput};
 use crate::stream::{C2sStream, Framing, Output, StreamConfig};
 use crate::tls::TlsIdentity;
@@ -46,7 +48,7 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 const READ_CHUNK: usize = 16 * 1024;
 
 /// Settings of the XMPP server.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SignalingConfig {
     /// The domain (`localhost` by default).
     pub domain: String,
@@ -63,8 +65,8 @@ pub struct SignalingConfig {
     pub accounts: Arc<Accounts>,
     /// Parser bounds.
     pub limits: Limits,
-    /// The recordings, which moderators start and stop with `/record`.
-    pub recordings: Recordings,
+    /// The recorder, which moderators start and stop with `/record`.
+    pub recordings: Arc<dyn RecordingControl>,
 }
 
 /// What connection tasks tell the router task.
@@ -133,7 +135,6 @@ pub struct Signaling {
     tls: Option<TlsIdentity>,
     tcp_addr: SocketAddr,
     next_conn: Arc<AtomicU64>,
-    recordings: Recordings,
 }
 
 /// One WebSocket connection as the HTTP server sees it: send each text
@@ -181,17 +182,12 @@ impl Signaling {
             sfu,
             config.recordings.clone(),
         ));
-        tokio::spawn(relay_recording_ends(
-            config.recordings.subscribe(),
-            hub.clone(),
-        ));
         let me = Signaling {
             hub,
             stream_cfg,
             tls: config.tls,
             tcp_addr,
             next_conn: Arc::new(AtomicU64::new(1)),
-            recordings: config.recordings,
         };
         let acceptor = me.clone();
         tokio::spawn(async move {
@@ -263,43 +259,27 @@ impl Signaling {
         rx.await.ok().flatten()
     }
 
-    /// The recordings.
-    pub fn recordings(&self) -> &Recordings {
-        &self.recordings
+    /// Recording of the room `jid` was started (`started`) or stopped on
+    /// behalf of `by` other than by a moderator's `/record` (the admin
+    /// API): its occupants are told.
+    pub async fn recording_changed(&self, jid: &BareJid, by: &str, started: bool) {
+        let msg = HubMsg::Recorded {
+            room: jid.clone(),
+            by: by.to_owned(),
+            start: started,
+        };
+        let _ = self.hub.send(msg).await;
     }
 
-    /// Start recording the room `jid` on behalf of `by` (an admin); its
+    /// Recording of the room `jid` stopped by itself (`reason`, as people
+    /// read it: the disk is nearly full, the call ended, ...): its
     /// occupants are told.
-    pub async fn start_recording(
-        &self,
-        jid: &BareJid,
-        by: &str,
-    ) -> Result<ActiveRecording, RecordError> {
-        let active = self.recordings.start(&RoomId::from(jid.to_string()), by)?;
-        let msg = HubMsg::Recorded {
+    pub async fn recording_ended(&self, jid: &BareJid, reason: &str) {
+        let msg = HubMsg::RecordingEnded {
             room: jid.clone(),
-            by: by.to_owned(),
-            start: true,
+            reason: reason.to_owned(),
         };
         let _ = self.hub.send(msg).await;
-        Ok(active)
-    }
-
-    /// Stop recording the room `jid` on behalf of `by`; its occupants are
-    /// told. Returns the recording's files.
-    pub async fn stop_recording(
-        &self,
-        jid: &BareJid,
-        by: &str,
-    ) -> Result<Vec<RecordedFile>, RecordError> {
-        let files = self.recordings.stop(&RoomId::from(jid.to_string())).await?;
-        let msg = HubMsg::Recorded {
-            room: jid.clone(),
-            by: by.to_owned(),
-            start: false,
-        };
-        let _ = self.hub.send(msg).await;
-        Ok(files)
     }
 
     /// The STARTTLS certificate in PEM, if TLS is on.
@@ -341,7 +321,10 @@ impl Signaling {
     /// and the router.
     async fn run_connection<T: Transport>(self, mut transport: T, framing: Framing, secure: bool) {
         let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
-        let mut c2s = C2sStream::new(self.stream_cfg.clone(), framing, secure);
+        // The stream's ids and SASL nonces come from a generator seeded
+        // from the operating system, one per connection.
+        let rng = rand::SeedableRng::from_entropy();
+        let mut c2s = C2sStream::new(self.stream_cfg.clone(), framing, secure, rng);
         let (tx, mut rx) = mpsc::channel::<ConnMsg>(CONN_QUEUE);
         let mut tx = Some(tx);
         let login_deadline = tokio::time::Instant::now() + LOGIN_TIMEOUT;
@@ -414,7 +397,7 @@ async fn run_hub(
     mut rx: mpsc::Receiver<HubMsg>,
     hub: mpsc::Sender<HubMsg>,
     sfu: SfuHandle,
-    recordings: Recordings,
+    recordings: Arc<dyn RecordingControl>,
 ) {
     let mut conns: std::collections::HashMap<ConnId, mpsc::Sender<ConnMsg>> = Default::default();
     while let Some(msg) = rx.recv().await {
@@ -549,36 +532,10 @@ fn media(sfu: &SfuHandle, hub: &mpsc::Sender<HubMsg>, cmd: MediaCommand) {
     }
 }
 
-/// Tell rooms whose recording stopped by itself.
-async fn relay_recording_ends(
-    mut ended: tokio::sync::broadcast::Receiver<recorder::RecordingEnded>,
-    hub: mpsc::Sender<HubMsg>,
-) {
-    use tokio::sync::broadcast::error::RecvError;
-    loop {
-        match ended.recv().await {
-            Ok(e) => {
-                let Ok(room) = BareJid::new(e.room.as_str()) else {
-                    continue;
-                };
-                let msg = HubMsg::RecordingEnded {
-                    room,
-                    reason: e.reason.to_string(),
-                };
-                if hub.send(msg).await.is_err() {
-                    break;
-                }
-            }
-            Err(RecvError::Lagged(_)) => continue,
-            Err(RecvError::Closed) => break,
-        }
-    }
-}
-
 /// Carry out a moderator's recording command in its own task (stopping
 /// waits for the files to close); the outcome comes back to the router.
 fn record(
-    recordings: &Recordings,
+    recordings: &Arc<dyn RecordingControl>,
     hub: &mpsc::Sender<HubMsg>,
     room: BareJid,
     nick: String,
@@ -588,11 +545,10 @@ fn record(
     let recordings = recordings.clone();
     let hub = hub.clone();
     tokio::spawn(async move {
-        let id = RoomId::from(room.to_string());
         let result = if start {
-            recordings.start(&id, &nick).map(|_| ())
+            recordings.start(&room, &nick)
         } else {
-            recordings.stop(&id).await.map(|_| ())
+            recordings.stop(&room).await
         };
         let msg = match result {
             Ok(()) => HubMsg::Recorded {
@@ -600,27 +556,13 @@ fn record(
                 by: nick,
                 start,
             },
-            Err(e) => {
-                tracing::info!(%room, error = %e, "recording command failed");
-                HubMsg::RecordFailed {
-                    room,
-                    jid,
-                    error: record_failure(&e),
-                }
+            Err(error) => {
+                tracing::info!(%room, %error, "recording command failed");
+                HubMsg::RecordFailed { room, jid, error }
             }
         };
         let _ = hub.send(msg).await;
     });
-}
-
-/// Why a recording command failed, as the moderator reads it.
-pub fn record_failure(e: &RecordError) -> String {
-    match e {
-        RecordError::AlreadyRecording => "the room is being recorded already".into(),
-        RecordError::NotRecording => "the room is not being recorded".into(),
-        RecordError::Sfu(sfu::SfuError::UnknownRoom(_)) => "no one is in the call yet".into(),
-        other => format!("it failed ({other})"),
-    }
 }
 
 /// How a connection's bytes or messages travel.

@@ -10,6 +10,19 @@
 //! router. Everything the stream refuses ends with the RFC 6120 stream
 //! error named for it.
 //!
+//! The stream's state is one `Phase` enum whose variants carry what
+//! that phase needs (the SASL exchange in progress, the authenticated
+//! user, the bound JID), so that, say, a bound JID without a login cannot
+//! be written down. Whether the transport is confidential is not a phase:
+//! it is known from the start (WebSocket over TLS, loopback) or becomes
+//! true with STARTTLS, and it decides which mechanisms are offered in every
+//! phase after.
+//!
+//! Randomness comes from the driver: each stream owns a seeded
+//! [`StdRng`] (the driver seeds it from the operating system, tests from a
+//! number) for its stream ids, generated resource names and what SASL
+//! draws ([`crate::auth`]). A test with the same seed sees the same stream.
+//!
 //! Not here: routing, rooms, Jingle ([`crate::server`]) and sockets
 //! ([`crate::net`]).
 
@@ -19,6 +32,7 @@ use std::sync::Arc;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use minidom::Element;
+use rand::rngs::StdRng;
 use rand::Rng;
 use xmpp_parsers::jid::FullJid;
 
@@ -72,67 +86,89 @@ pub enum Output {
     Close,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Where a stream is. A (re)started stream waits in [`Phase::Header`]
+/// until the client's header comes; our header goes out in answer, so
+/// every phase after `Header` has sent it.
+///
+/// ```text
+/// Header(Login) --header--> Login --<starttls/>--> Tls --handshake--> Header(Login)
+///                           Login --SASL success--> Header(Bind) --header--> Bind
+///                           Bind --bound--> Established
+/// any --close, error, transport gone--> Closed
+/// ```
 enum Phase {
-    /// Waiting for the stream header (`<stream:stream>` / `<open/>`).
-    Header,
-    /// Negotiating features (TLS, SASL, binding).
-    Negotiating,
+    /// Waiting for the client's stream header (`<stream:stream>` /
+    /// `<open/>`); then the stream goes on to what it holds.
+    Header(Next),
+    /// Before authentication: STARTTLS and SASL. `sasl` is the exchange in
+    /// progress; `failures` counts failed attempts over the whole stream.
+    Login {
+        sasl: Option<SaslSession>,
+        failures: u32,
+    },
     /// `<proceed/>` sent; waiting for the driver's TLS handshake.
-    Tls,
-    /// Bound; stanzas flow.
-    Established,
+    Tls { failures: u32 },
+    /// Authenticated as `user`: waiting for resource binding.
+    Bind { user: String },
+    /// Bound to `jid`; stanzas flow.
+    Established { jid: FullJid },
     /// Ended.
     Closed,
+}
+
+/// What a restarted stream goes on to once the client's header is in.
+enum Next {
+    /// Not authenticated yet (a new stream, or after STARTTLS).
+    Login { failures: u32 },
+    /// Authenticated (after SASL): binding comes next.
+    Bind { user: String },
 }
 
 /// One client-to-server stream.
 pub struct C2sStream {
     cfg: Arc<StreamConfig>,
     framing: Framing,
+    /// The transport is confidential (TLS, or loopback).
     secure: bool,
     framer: StreamFramer,
     phase: Phase,
-    sasl: Option<SaslSession>,
-    sasl_failures: u32,
-    user: Option<String>,
-    bound: Option<FullJid>,
-    header_sent: bool,
+    rng: StdRng,
     out: VecDeque<Output>,
 }
 
 impl C2sStream {
     /// A new stream. `secure`: the transport is already confidential
-    /// (a WebSocket over TLS, or on loopback).
-    pub fn new(cfg: Arc<StreamConfig>, framing: Framing, secure: bool) -> C2sStream {
+    /// (a WebSocket over TLS, or on loopback). `rng`: where the stream's
+    /// random ids and SASL's nonces come from (the driver seeds it from
+    /// the operating system).
+    pub fn new(cfg: Arc<StreamConfig>, framing: Framing, secure: bool, rng: StdRng) -> C2sStream {
         C2sStream {
             framer: StreamFramer::new(cfg.limits),
             cfg,
             framing,
             secure,
-            phase: Phase::Header,
-            sasl: None,
-            sasl_failures: 0,
-            user: None,
-            bound: None,
-            header_sent: false,
+            phase: Phase::Header(Next::Login { failures: 0 }),
+            rng,
             out: VecDeque::new(),
         }
     }
 
-    /// The bound JID, once bound.
+    /// The bound JID, while the session is bound.
     pub fn jid(&self) -> Option<&FullJid> {
-        self.bound.as_ref()
+        match &self.phase {
+            Phase::Established { jid } => Some(jid),
+            _ => None,
+        }
     }
 
     /// Whether the stream has ended.
     pub fn is_closed(&self) -> bool {
-        self.phase == Phase::Closed
+        matches!(self.phase, Phase::Closed)
     }
 
     /// Bytes from a TCP peer.
     pub fn feed(&mut self, data: &[u8]) {
-        if matches!(self.phase, Phase::Closed | Phase::Tls) {
+        if matches!(self.phase, Phase::Closed | Phase::Tls { .. }) {
             return;
         }
         if let Err(e) = self.framer.feed(data) {
@@ -141,7 +177,7 @@ impl C2sStream {
         }
         while let Some(frame) = self.framer.poll() {
             self.frame(frame);
-            if matches!(self.phase, Phase::Closed | Phase::Tls) {
+            if matches!(self.phase, Phase::Closed | Phase::Tls { .. }) {
                 break;
             }
         }
@@ -149,7 +185,7 @@ impl C2sStream {
 
     /// One message from a WebSocket peer.
     pub fn feed_message(&mut self, message: &[u8]) {
-        if self.phase == Phase::Closed {
+        if self.is_closed() {
             return;
         }
         match parse_frame(&self.cfg.limits, message) {
@@ -165,15 +201,15 @@ impl C2sStream {
 
     /// The TLS handshake completed: the stream restarts.
     pub fn tls_established(&mut self) {
-        if self.phase == Phase::Tls {
+        if let Phase::Tls { failures } = self.phase {
             self.secure = true;
-            self.restart();
+            self.restart(Next::Login { failures });
         }
     }
 
     /// Send a stanza routed to this session.
     pub fn send(&mut self, stanza: &Element) {
-        if self.phase == Phase::Established {
+        if matches!(self.phase, Phase::Established { .. }) {
             self.out.push_back(Output::Data(to_xml(stanza)));
         }
     }
@@ -182,14 +218,20 @@ impl C2sStream {
     /// (e.g. `conflict` when another session took the resource,
     /// `system-shutdown`).
     pub fn shutdown(&mut self, condition: Option<&str>, text: Option<&str>) {
-        if self.phase == Phase::Closed {
+        if self.is_closed() {
             return;
         }
         if let Some(c) = condition {
-            self.ensure_header();
+            // A stream error is written inside a stream: ours opens first
+            // if it has not yet.
+            if matches!(self.phase, Phase::Header(_)) {
+                self.send_header();
+            }
             self.out.push_back(Output::Data(stream_error(c, text)));
+            self.end(true);
+        } else {
+            self.close_stream();
         }
-        self.close_stream();
     }
 
     /// What to do next.
@@ -197,10 +239,11 @@ impl C2sStream {
         self.out.pop_front()
     }
 
-    fn restart(&mut self) {
+    /// The stream restarts (after STARTTLS or SASL): a new parser, and a
+    /// new header from each side.
+    fn restart(&mut self, next: Next) {
         self.framer = StreamFramer::new(self.cfg.limits);
-        self.phase = Phase::Header;
-        self.header_sent = false;
+        self.phase = Phase::Header(next);
     }
 
     fn xml_error(&mut self, e: XmlError) {
@@ -208,8 +251,15 @@ impl C2sStream {
         self.shutdown(Some(e.condition()), Some(&e.to_string()));
     }
 
+    /// Close the stream: our closing tag if our header went out (every
+    /// phase after `Header`), then the transport.
     fn close_stream(&mut self) {
-        if self.header_sent {
+        let header_sent = !matches!(self.phase, Phase::Header(_));
+        self.end(header_sent);
+    }
+
+    fn end(&mut self, header_sent: bool) {
+        if header_sent {
             let close = match self.framing {
                 Framing::Tcp => "</stream:stream>".to_string(),
                 Framing::WebSocket => format!("<close xmlns='{NS_FRAMING}'/>"),
@@ -221,33 +271,24 @@ impl C2sStream {
     }
 
     fn frame(&mut self, frame: Frame) {
-        match (self.phase, frame) {
-            (_, Frame::Close) => self.close_stream(),
-            (Phase::Header, Frame::Open(header)) => self.open(&header),
-            (Phase::Header, Frame::Stanza(el))
-                if self.framing == Framing::WebSocket && el.is("open", NS_FRAMING) =>
-            {
-                self.open(&el)
-            }
-            (Phase::Header, Frame::Stanza(el))
-                if self.framing == Framing::WebSocket && el.is("close", NS_FRAMING) =>
-            {
-                self.close_stream()
-            }
-            (Phase::Header, _) => {
+        let in_header = matches!(self.phase, Phase::Header(_));
+        let ws = self.framing == Framing::WebSocket;
+        match frame {
+            Frame::Close => self.close_stream(),
+            Frame::Open(header) if in_header => self.open(&header),
+            Frame::Stanza(el) if in_header && ws && el.is("open", NS_FRAMING) => self.open(&el),
+            Frame::Stanza(el) if ws && el.is("close", NS_FRAMING) => self.close_stream(),
+            _ if in_header => {
                 self.shutdown(Some("not-well-formed"), Some("expected the stream header"))
             }
-            (_, Frame::Open(_)) => {
+            Frame::Open(_) => {
                 self.shutdown(Some("not-well-formed"), Some("unexpected stream header"))
             }
-            (_, Frame::Stanza(el))
-                if self.framing == Framing::WebSocket && el.is("close", NS_FRAMING) =>
-            {
-                self.close_stream()
-            }
-            (Phase::Negotiating, Frame::Stanza(el)) => self.negotiate(el),
-            (Phase::Established, Frame::Stanza(el)) => self.established(el),
-            (Phase::Tls | Phase::Closed, Frame::Stanza(_)) => {}
+            Frame::Stanza(el) => match self.phase {
+                Phase::Login { .. } | Phase::Bind { .. } => self.negotiate(el),
+                Phase::Established { .. } => self.established(el),
+                Phase::Header(_) | Phase::Tls { .. } | Phase::Closed => {}
+            },
         }
     }
 
@@ -260,7 +301,18 @@ impl C2sStream {
             self.shutdown(Some("invalid-namespace"), None);
             return;
         }
-        self.ensure_header();
+        // Our header answers the client's, whatever follows; the stream
+        // goes on to what the restart held.
+        self.send_header();
+        self.phase = match std::mem::replace(&mut self.phase, Phase::Closed) {
+            Phase::Header(Next::Login { failures }) => Phase::Login {
+                sasl: None,
+                failures,
+            },
+            Phase::Header(Next::Bind { user }) => Phase::Bind { user },
+            // `open` is called in the Header phase only.
+            other => other,
+        };
         if header.attr("to").is_some_and(|to| to != self.cfg.domain) {
             self.shutdown(
                 Some("host-unknown"),
@@ -274,16 +326,12 @@ impl C2sStream {
         }
         let features = self.features();
         self.out.push_back(Output::Data(to_xml(&features)));
-        self.phase = Phase::Negotiating;
     }
 
-    /// Send our stream header once per (re)started stream.
-    fn ensure_header(&mut self) {
-        if self.header_sent {
-            return;
-        }
-        self.header_sent = true;
-        let id = format!("{:016x}", rand::thread_rng().gen::<u64>());
+    /// Send our stream header (once per (re)started stream: it is what
+    /// takes the stream out of the `Header` phase).
+    fn send_header(&mut self) {
+        let id = format!("{:016x}", self.rng.gen::<u64>());
         let domain = &self.cfg.domain;
         let header = match self.framing {
             Framing::Tcp => format!(
@@ -317,7 +365,7 @@ impl C2sStream {
 
     fn features(&self) -> Element {
         let mut f = Element::builder("features", NS_STREAM);
-        if self.user.is_none() {
+        if !matches!(self.phase, Phase::Bind { .. }) {
             let tls_first = self.wants_tls();
             if tls_first {
                 let mut tls = Element::builder("starttls", NS_TLS);
@@ -348,13 +396,15 @@ impl C2sStream {
     }
 
     fn negotiate(&mut self, el: Element) {
+        let authenticated = matches!(self.phase, Phase::Bind { .. });
         if el.is("starttls", NS_TLS) {
-            if self.wants_tls() && self.user.is_none() {
+            if let (true, Phase::Login { failures, .. }) = (self.wants_tls(), &self.phase) {
+                let failures = *failures;
                 self.out.push_back(Output::Data(to_xml(
                     &Element::builder("proceed", NS_TLS).build(),
                 )));
                 self.out.push_back(Output::StartTls);
-                self.phase = Phase::Tls;
+                self.phase = Phase::Tls { failures };
             } else {
                 self.out.push_back(Output::Data(to_xml(
                     &Element::builder("failure", NS_TLS).build(),
@@ -367,11 +417,11 @@ impl C2sStream {
             self.sasl(el);
             return;
         }
-        if self.user.is_some() && el.is("iq", NS_CLIENT) {
+        if authenticated && el.is("iq", NS_CLIENT) {
             self.bind(el);
             return;
         }
-        if self.user.is_none() && self.wants_tls() && self.cfg.require_tls {
+        if !authenticated && self.wants_tls() && self.cfg.require_tls {
             self.shutdown(Some("policy-violation"), Some("STARTTLS is required"));
         } else {
             self.shutdown(Some("not-authorized"), Some("authenticate first"));
@@ -394,7 +444,7 @@ impl C2sStream {
     }
 
     fn sasl(&mut self, el: Element) {
-        if self.user.is_some() {
+        if !matches!(self.phase, Phase::Login { .. }) {
             self.shutdown(Some("policy-violation"), Some("already authenticated"));
             return;
         }
@@ -416,16 +466,22 @@ impl C2sStream {
                     };
                     return self.sasl_failed(cond);
                 }
-                let mut session = SaslSession::start(mech, &self.cfg.accounts);
+                let mut session = SaslSession::start(mech, &self.cfg.accounts, &mut self.rng);
                 let Some(data) = decode_sasl(&el.text()) else {
                     return self.sasl_failed("incorrect-encoding");
                 };
                 let step = session.step(&data);
-                self.sasl = Some(session);
+                if let Phase::Login { sasl, .. } = &mut self.phase {
+                    *sasl = Some(session);
+                }
                 step
             }
             "response" => {
-                let Some(session) = self.sasl.as_mut() else {
+                let Phase::Login {
+                    sasl: Some(session),
+                    ..
+                } = &mut self.phase
+                else {
                     return self.sasl_failed("malformed-request");
                 };
                 let Some(data) = decode_sasl(&el.text()) else {
@@ -433,30 +489,35 @@ impl C2sStream {
                 };
                 session.step(&data)
             }
-            "abort" => {
-                self.sasl = None;
-                return self.sasl_failed("aborted");
-            }
+            "abort" => return self.sasl_failed("aborted"),
             _ => return self.sasl_failed("malformed-request"),
         };
         match step {
             SaslStep::Challenge(data) => self.sasl_reply("challenge", Some(&data), None),
             SaslStep::Success(who, extra) => {
-                self.sasl = None;
                 self.sasl_reply("success", Some(&extra), None);
                 tracing::debug!(user = who.localpart(), "authenticated");
-                self.user = Some(who.localpart().to_string());
-                self.restart();
+                self.restart(Next::Bind {
+                    user: who.localpart().to_string(),
+                });
             }
             SaslStep::Failure(cond) => self.sasl_failed(cond),
         }
     }
 
+    /// A SASL attempt failed: the exchange is dropped and counted.
     fn sasl_failed(&mut self, condition: &'static str) {
-        self.sasl = None;
-        self.sasl_failures += 1;
+        let failures = match &mut self.phase {
+            Phase::Login { sasl, failures } => {
+                *sasl = None;
+                *failures += 1;
+                *failures
+            }
+            // Not reached: SASL runs in the Login phase only.
+            _ => MAX_SASL_FAILURES,
+        };
         self.sasl_reply("failure", None, Some(condition));
-        if self.sasl_failures >= MAX_SASL_FAILURES {
+        if failures >= MAX_SASL_FAILURES {
             self.shutdown(
                 Some("policy-violation"),
                 Some("too many failed authentication attempts"),
@@ -486,12 +547,16 @@ impl C2sStream {
                 .push_back(Output::Data(to_xml(&error_reply(&iq, &server, &err))));
             return;
         }
-        let user = self.user.clone().unwrap_or_default();
+        let Phase::Bind { user } = &self.phase else {
+            return;
+        };
+        let user = user.clone();
         let requested = payload
             .get_child("resource", NS_BIND)
             .map(|r| r.text())
             .filter(|r| !r.is_empty() && r.len() <= 256);
-        let random = || format!("confab-{:08x}", rand::thread_rng().gen::<u32>());
+        let rng = &mut self.rng;
+        let mut random = || format!("confab-{:08x}", rng.gen::<u32>());
         let jid = requested
             .and_then(|r| FullJid::new(&format!("{user}@{}/{r}", self.cfg.domain)).ok())
             .or_else(|| FullJid::new(&format!("{user}@{}/{}", self.cfg.domain, random())).ok());
@@ -512,8 +577,7 @@ impl C2sStream {
         // result has no `to`: it goes to the stream.
         let reply = iq_result_with(&iq, &server, Some(answer));
         self.out.push_back(Output::Data(to_xml(&reply)));
-        self.bound = Some(jid.clone());
-        self.phase = Phase::Established;
+        self.phase = Phase::Established { jid: jid.clone() };
         self.out.push_back(Output::Bound(jid));
     }
 
@@ -526,7 +590,9 @@ impl C2sStream {
             );
             return;
         }
-        let Some(jid) = &self.bound else { return };
+        let Phase::Established { jid } = &self.phase else {
+            return;
+        };
         // RFC 6120 §8.1.2.1: the server stamps the sender's full JID.
         set_attr(&mut el, nc!("from"), jid.to_string());
         self.out.push_back(Output::Stanza(el));
@@ -545,15 +611,24 @@ fn decode_sasl(text: &str) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
 
+    use rand::SeedableRng;
+
+    use crate::auth::SaltKey;
+
     fn cfg(tls: bool) -> Arc<StreamConfig> {
+        let key = SaltKey::random(&mut StdRng::seed_from_u64(1));
         Arc::new(StreamConfig {
             domain: "localhost".into(),
             limits: Limits::default(),
             tls_available: tls,
             require_tls: tls,
             allow_anonymous: true,
-            accounts: Arc::new(Accounts::new([("alice", "secret")]).unwrap()),
+            accounts: Arc::new(Accounts::new([("alice", "secret")], key).unwrap()),
         })
+    }
+
+    fn rng() -> StdRng {
+        StdRng::seed_from_u64(2)
     }
 
     fn drain(s: &mut C2sStream) -> Vec<Output> {
@@ -573,7 +648,7 @@ mod tests {
 
     #[test]
     fn tcp_requires_starttls_then_sasl_then_bind() {
-        let mut s = C2sStream::new(cfg(true), Framing::Tcp, false);
+        let mut s = C2sStream::new(cfg(true), Framing::Tcp, false, rng());
         s.feed(OPEN.as_bytes());
         let out = data(&drain(&mut s));
         assert!(out.contains("<starttls"), "{out}");
@@ -584,7 +659,7 @@ mod tests {
         assert!(data(&out).contains("encryption-required"));
         assert!(out.contains(&Output::Close));
 
-        let mut s = C2sStream::new(cfg(true), Framing::Tcp, false);
+        let mut s = C2sStream::new(cfg(true), Framing::Tcp, false, rng());
         s.feed(OPEN.as_bytes());
         drain(&mut s);
         s.feed(b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/><junk-after-starttls/>");
@@ -626,7 +701,7 @@ mod tests {
 
     #[test]
     fn wrong_password_fails_and_three_failures_close() {
-        let mut s = C2sStream::new(cfg(false), Framing::WebSocket, true);
+        let mut s = C2sStream::new(cfg(false), Framing::WebSocket, true, rng());
         s.feed_message(
             b"<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='localhost' version='1.0'/>",
         );
@@ -645,7 +720,7 @@ mod tests {
 
     #[test]
     fn plain_is_not_offered_on_an_insecure_websocket() {
-        let mut s = C2sStream::new(cfg(false), Framing::WebSocket, false);
+        let mut s = C2sStream::new(cfg(false), Framing::WebSocket, false, rng());
         s.feed_message(
             b"<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='localhost' version='1.0'/>",
         );
@@ -672,20 +747,94 @@ mod tests {
             ),
             (&b"\xff\xfe<open/>"[..], "not-well-formed"),
         ] {
-            let mut s = C2sStream::new(cfg(false), Framing::WebSocket, true);
+            let mut s = C2sStream::new(cfg(false), Framing::WebSocket, true, rng());
             s.feed_message(input);
             let out = drain(&mut s);
             assert!(data(&out).contains(cond), "{cond}: {out:?}");
             assert_eq!(out.last(), Some(&Output::Close));
         }
-        let mut s = C2sStream::new(cfg(false), Framing::Tcp, true);
+        let mut s = C2sStream::new(cfg(false), Framing::Tcp, true, rng());
         s.feed(OPEN.as_bytes());
         drain(&mut s);
         s.feed(&b"<a>".repeat(10_000));
         let out = drain(&mut s);
         assert!(data(&out).contains("policy-violation"), "{out:?}");
-        let mut s = C2sStream::new(cfg(false), Framing::Tcp, true);
+        let mut s = C2sStream::new(cfg(false), Framing::Tcp, true, rng());
         s.feed(OPEN.replace("localhost", "example.org").as_bytes());
         assert!(data(&drain(&mut s)).contains("host-unknown"));
+    }
+
+    /// A guest's whole login on a stream: what the server writes.
+    fn guest_login(rng: StdRng) -> (Vec<Output>, Option<FullJid>) {
+        let mut s = C2sStream::new(cfg(false), Framing::WebSocket, true, rng);
+        s.feed_message(
+            b"<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='localhost' version='1.0'/>",
+        );
+        s.feed_message(b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='ANONYMOUS'/>");
+        s.feed_message(
+            b"<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='localhost' version='1.0'/>",
+        );
+        s.feed_message(
+            b"<iq xmlns='jabber:client' type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>",
+        );
+        (drain(&mut s), s.jid().cloned())
+    }
+
+    #[test]
+    fn stream_ids_guest_names_and_resources_come_from_the_drivers_generator() {
+        let (out, jid) = guest_login(StdRng::seed_from_u64(5));
+        let jid = jid.expect("bound");
+        assert!(
+            jid.node().is_some_and(|n| n.as_str().starts_with("guest-")),
+            "{jid}"
+        );
+        assert!(jid.resource().as_str().starts_with("confab-"), "{jid}");
+        assert!(data(&out).contains(" id='"), "stream ids are written");
+        // The same seed: the same stream, byte for byte; another seed:
+        // other ids and names.
+        assert_eq!(
+            guest_login(StdRng::seed_from_u64(5)),
+            (out.clone(), Some(jid.clone()))
+        );
+        let (other, other_jid) = guest_login(StdRng::seed_from_u64(6));
+        assert_ne!(data(&other), data(&out));
+        assert_ne!(other_jid, Some(jid));
+    }
+
+    #[test]
+    fn starttls_drops_a_sasl_exchange_in_progress_and_keeps_the_failures() {
+        let mut cfg = (*cfg(true)).clone();
+        cfg.require_tls = false;
+        let mut s = C2sStream::new(Arc::new(cfg), Framing::Tcp, false, rng());
+        s.feed(OPEN.as_bytes());
+        drain(&mut s);
+        let first = B64.encode(b"n,,n=alice,r=abc");
+        // Two failed attempts before TLS...
+        for _ in 0..2 {
+            s.feed(b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'/>");
+        }
+        assert!(data(&drain(&mut s)).contains("encryption-required"));
+        // ...a SCRAM exchange begun, then STARTTLS.
+        s.feed(
+            format!("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-1'>{first}</auth>")
+                .as_bytes(),
+        );
+        assert!(data(&drain(&mut s)).contains("<challenge"));
+        s.feed(b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+        assert_eq!(drain(&mut s).last(), Some(&Output::StartTls));
+        s.tls_established();
+        s.feed(OPEN.as_bytes());
+        drain(&mut s);
+        // The old exchange is gone: a response to it (which it would have
+        // refused as not-authorized) answers no exchange, and that third
+        // failure closes the stream.
+        let last = B64.encode(b"c=biws,r=abc,p=AAAA");
+        s.feed(
+            format!("<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{last}</response>")
+                .as_bytes(),
+        );
+        let out = drain(&mut s);
+        assert!(data(&out).contains("malformed-request"), "{out:?}");
+        assert!(out.contains(&Output::Close), "{out:?}");
     }
 }

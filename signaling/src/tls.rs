@@ -68,7 +68,8 @@ impl TlsIdentity {
             .map_err(|e| TlsError::Files(format!("{}: {e}", dir.display())))?;
         std::fs::write(&cert_path, &cert_pem)
             .map_err(|e| TlsError::Files(format!("{}: {e}", cert_path.display())))?;
-        write_private(&key_path, &key_pem)?;
+        write_private(&key_path, key_pem.as_bytes())
+            .map_err(|e| TlsError::Files(format!("{}: {e}", key_path.display())))?;
         Self::from_pem(&cert_pem, &key_pem)
     }
 
@@ -111,7 +112,9 @@ impl TlsIdentity {
     }
 }
 
-fn write_private(path: &Path, text: &str) -> Result<(), TlsError> {
+/// Write a secret file that only its owner can read (the STARTTLS key,
+/// the SCRAM salt key).
+pub(crate) fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);
@@ -120,9 +123,5 @@ fn write_private(path: &Path, text: &str) -> Result<(), TlsError> {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let mut f = opts
-        .open(path)
-        .map_err(|e| TlsError::Files(format!("{}: {e}", path.display())))?;
-    f.write_all(text.as_bytes())
-        .map_err(|e| TlsError::Files(format!("{}: {e}", path.display())))
+    opts.open(path)?.write_all(data)
 }

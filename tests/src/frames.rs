@@ -20,6 +20,13 @@
 //! work on an RTX payload once its 2-byte OSN has been stripped, and on VP8 payloads whose
 //! descriptor an SFU extended (picture id, TL0PICIDX, …).
 //!
+//! The tag and its search ([`tag`], [`find_tag`]) are the kit's own, deliberately
+//! independent of the bridge: reading the counter back from wherever it arrived is the
+//! check that the bridge delivered the payload intact. The codec framing around the tag —
+//! the VP8 payload descriptor, STAP-A / FU-A, emulation prevention, keyframe flags — is
+//! read with `confab-media`, as the bridge and the recorder read it; the generators below
+//! write that framing by hand, so a parse of a generated payload checks it.
+//!
 //! # Encoded video
 //!
 //! A publisher built with [`PeerOptions::encoded_publisher`](crate::peer::PeerOptions::encoded_publisher)
@@ -34,9 +41,9 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use confab_loadtest::media::{
-    escape_emulation, read_video_tag, unescape_emulation, VideoCodec as LtCodec,
-};
+use confab_loadtest::media::read_video_tag;
+use confab_media::h264::{self, escape_emulation, unescape_emulation};
+use confab_media::{vp8, VideoCodec};
 
 /// Marks the start of the 16-byte tag inside every synthetic payload.
 pub const MAGIC: &[u8; 4] = b"CNFB";
@@ -73,10 +80,14 @@ const NAL_STAP_A: u8 = 0x78;
 pub enum Codec {
     /// Opus audio, 48 kHz, one packet per 20 ms.
     Opus,
-    /// VP8 video, one packet per frame.
-    Vp8,
-    /// H.264 (packetization-mode=1) video, one packet per frame.
-    H264,
+    /// VP8 or H.264 (packetization-mode=1) video, one packet per frame.
+    Video(VideoCodec),
+}
+
+impl From<VideoCodec> for Codec {
+    fn from(video: VideoCodec) -> Codec {
+        Codec::Video(video)
+    }
 }
 
 /// What a parser found in a payload.
@@ -129,8 +140,8 @@ fn filler(len: usize, seed: u32) -> impl Iterator<Item = u8> {
 pub fn payload(codec: Codec, counter: u32, keyframe: bool, sent_micros: u64) -> Vec<u8> {
     match codec {
         Codec::Opus => opus_payload(counter, sent_micros),
-        Codec::Vp8 => vp8_payload(counter, keyframe, sent_micros),
-        Codec::H264 => h264_payload(counter, keyframe, sent_micros),
+        Codec::Video(VideoCodec::Vp8) => vp8_payload(counter, keyframe, sent_micros),
+        Codec::Video(VideoCodec::H264) => h264_payload(counter, keyframe, sent_micros),
     }
 }
 
@@ -208,8 +219,12 @@ pub fn opus_payload(counter: u32, sent_micros: u64) -> Vec<u8> {
 pub fn parse_frame(codec: Codec, payload: &[u8]) -> Option<FrameInfo> {
     match codec {
         Codec::Opus => parse_opus(payload),
-        Codec::Vp8 => parse_vp8(payload).or_else(|| parse_encoded(codec, payload)),
-        Codec::H264 => parse_h264(payload).or_else(|| parse_encoded(codec, payload)),
+        Codec::Video(VideoCodec::Vp8) => {
+            parse_vp8(payload).or_else(|| parse_encoded(codec, payload))
+        }
+        Codec::Video(VideoCodec::H264) => {
+            parse_h264(payload).or_else(|| parse_encoded(codec, payload))
+        }
     }
 }
 
@@ -220,14 +235,16 @@ pub fn parse_frame(codec: Codec, payload: &[u8]) -> Option<FrameInfo> {
 pub fn parse_encoded(codec: Codec, payload: &[u8]) -> Option<FrameInfo> {
     let tag = match codec {
         Codec::Opus => return None,
-        Codec::Vp8 => read_video_tag(LtCodec::Vp8, payload.get(vp8_descriptor_len(payload)?..)?),
-        Codec::H264 => h264_nal_units(payload).into_iter().find_map(|nal| {
-            if nal.first()? & 0x1f != 6 {
+        Codec::Video(VideoCodec::Vp8) => {
+            read_video_tag(VideoCodec::Vp8, vp8::strip_descriptor(payload)?)
+        }
+        Codec::Video(VideoCodec::H264) => h264::payload_nal_units(payload).find_map(|nal| {
+            if h264::nal_type(nal)? != h264::NAL_SEI {
                 return None;
             }
             let mut annex_b = vec![0, 0, 0, 1];
             annex_b.extend_from_slice(nal);
-            read_video_tag(LtCodec::H264, &annex_b)
+            read_video_tag(VideoCodec::H264, &annex_b)
         }),
     }?;
     Some(FrameInfo {
@@ -240,82 +257,27 @@ pub fn parse_encoded(codec: Codec, payload: &[u8]) -> Option<FrameInfo> {
 /// Whether this RTP payload starts a keyframe, tag or not: for VP8 the first packet of a
 /// key frame (S=1, partition 0, P=0, start code), for H.264 a packet with an IDR slice or
 /// the first FU-A fragment of one. Always `false` for Opus.
+///
+/// Stricter than the bridge's [`VideoCodec::starts_keyframe`], on purpose: an H.264
+/// packet that carries only a keyframe's SPS/PPS does not count, so that a track's
+/// `keyframes` count one packet per keyframe however the sender packetized it.
 pub fn starts_keyframe(codec: Codec, payload: &[u8]) -> bool {
     match codec {
         Codec::Opus => false,
-        Codec::Vp8 => vp8_starts_keyframe(payload).unwrap_or(false),
-        Codec::H264 => match payload.first().map(|b| b & 0x1f) {
-            Some(28) => payload
-                .get(1)
-                .is_some_and(|fu| fu & 0x80 != 0 && fu & 0x1f == 5),
-            Some(_) => h264_nal_units(payload)
-                .iter()
-                .any(|nal| nal.first().is_some_and(|h| h & 0x1f == 5)),
-            None => false,
-        },
+        Codec::Video(VideoCodec::Vp8) => vp8_starts_keyframe(payload),
+        Codec::Video(VideoCodec::H264) => h264_starts_keyframe(payload),
     }
 }
 
-/// Length of a VP8 payload descriptor (RFC 7741 §4.2), extensions included.
-fn vp8_descriptor_len(payload: &[u8]) -> Option<usize> {
-    let b0 = *payload.first()?;
-    let mut i = 1;
-    if b0 & 0x80 != 0 {
-        // X: extension byte follows.
-        let x = *payload.get(i)?;
-        i += 1;
-        if x & 0x80 != 0 {
-            // I: picture id, 7 or 15 bits.
-            let pid = *payload.get(i)?;
-            i += if pid & 0x80 != 0 { 2 } else { 1 };
-        }
-        if x & 0x40 != 0 {
-            // L: TL0PICIDX.
-            i += 1;
-        }
-        if x & 0x30 != 0 {
-            // T and/or K: TID/Y/KEYIDX byte.
-            i += 1;
-        }
-    }
-    Some(i)
+/// Whether a VP8 payload is the first packet of a keyframe, start code included.
+fn vp8_starts_keyframe(payload: &[u8]) -> bool {
+    vp8::starts_keyframe(payload)
+        && vp8::strip_descriptor(payload).is_some_and(vp8::has_keyframe_header)
 }
 
-/// Whether a VP8 payload is the first packet of a keyframe.
-fn vp8_starts_keyframe(payload: &[u8]) -> Option<bool> {
-    let b0 = *payload.first()?;
-    let frame = payload.get(vp8_descriptor_len(payload)?..)?;
-    let header = *frame.first()?;
-    let start_of_partition = b0 & 0x10 != 0;
-    let partition_id = b0 & 0x07;
-    Some(
-        start_of_partition
-            && partition_id == 0
-            && header & 0x01 == 0
-            && frame.get(3..6) == Some(&[0x9d, 0x01, 0x2a][..]),
-    )
-}
-
-/// The whole NAL units of an H.264 RTP payload: the payload itself for a single NAL unit
-/// packet, the aggregated units of a STAP-A, none for fragments and other types.
-fn h264_nal_units(payload: &[u8]) -> Vec<&[u8]> {
-    match payload.first().map(|b| b & 0x1f) {
-        Some(1..=23) => vec![payload],
-        Some(24) => {
-            let mut out = Vec::new();
-            let mut rest = &payload[1..];
-            while rest.len() >= 2 {
-                let size = u16::from_be_bytes([rest[0], rest[1]]) as usize;
-                let Some(nal) = rest.get(2..2 + size) else {
-                    break;
-                };
-                out.push(nal);
-                rest = &rest[2 + size..];
-            }
-            out
-        }
-        _ => Vec::new(),
-    }
+/// Whether an H.264 payload begins an IDR slice.
+fn h264_starts_keyframe(payload: &[u8]) -> bool {
+    h264::starting_nal_types(payload).any(|t| t == h264::NAL_IDR)
 }
 
 /// `(counter, keyframe)` of a payload of the given codec.
@@ -336,8 +298,8 @@ pub fn parse_h264_counter(payload: &[u8]) -> Option<(u32, bool)> {
 /// Parses a VP8 RTP payload: skips the (possibly extended) payload descriptor, reads the
 /// keyframe flag from the frame header and finds the tag.
 pub fn parse_vp8(payload: &[u8]) -> Option<FrameInfo> {
-    let frame = payload.get(vp8_descriptor_len(payload)?..)?;
-    let keyframe = vp8_starts_keyframe(payload)?;
+    let frame = vp8::strip_descriptor(payload)?;
+    let keyframe = vp8_starts_keyframe(payload);
     let (counter, sent_micros) = find_tag(frame)?;
     Some(FrameInfo {
         counter,
@@ -349,51 +311,22 @@ pub fn parse_vp8(payload: &[u8]) -> Option<FrameInfo> {
 /// Parses an H.264 RTP payload (single NAL unit, STAP-A or the first FU-A fragment).
 /// `keyframe` is true if an IDR slice (NAL type 5) is present.
 pub fn parse_h264(payload: &[u8]) -> Option<FrameInfo> {
-    let nal_type = payload.first()? & 0x1f;
-    let mut keyframe = false;
-    let mut found = None;
-    let mut inspect = |nal: &[u8], keyframe: &mut bool| {
-        let Some(&hdr) = nal.first() else { return };
-        let t = hdr & 0x1f;
-        if t == 5 {
-            *keyframe = true;
+    let is_slice = |t: u8| t == h264::NAL_SLICE || t == h264::NAL_IDR;
+    let (counter, sent_micros) = if h264::nal_type(payload)? == h264::FU_A {
+        // [indicator][FU header][fragment]: the tag is in the fragment of a slice.
+        let fu = *payload.get(1)?;
+        if !is_slice(fu & 0x1f) {
+            return None;
         }
-        if (t == 1 || t == 5) && found.is_none() {
-            found = find_tag(&unescape_emulation(&nal[1..]));
-        }
+        find_tag(&unescape_emulation(payload.get(2..)?))?
+    } else {
+        h264::payload_nal_units(payload)
+            .filter(|nal| h264::nal_type(nal).is_some_and(is_slice))
+            .find_map(|nal| find_tag(&unescape_emulation(&nal[1..])))?
     };
-    match nal_type {
-        1..=23 => inspect(payload, &mut keyframe),
-        24 => {
-            // STAP-A: [hdr] ([size u16][nal])*
-            let mut rest = &payload[1..];
-            while rest.len() >= 2 {
-                let size = u16::from_be_bytes([rest[0], rest[1]]) as usize;
-                let Some(nal) = rest.get(2..2 + size) else {
-                    break;
-                };
-                inspect(nal, &mut keyframe);
-                rest = &rest[2 + size..];
-            }
-        }
-        28 => {
-            // FU-A: [indicator][fu header][fragment]; only a start fragment can be judged.
-            let fu = *payload.get(1)?;
-            let start = fu & 0x80 != 0;
-            let t = fu & 0x1f;
-            if start && t == 5 {
-                keyframe = true;
-            }
-            if t == 1 || t == 5 {
-                found = find_tag(&unescape_emulation(payload.get(2..)?));
-            }
-        }
-        _ => {}
-    }
-    let (counter, sent_micros) = found?;
     Some(FrameInfo {
         counter,
-        keyframe,
+        keyframe: h264_starts_keyframe(payload),
         sent_micros,
     })
 }

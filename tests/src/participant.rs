@@ -206,7 +206,9 @@ impl Participant {
     /// Send a groupchat message to the room.
     pub async fn say(&mut self, body: &str) -> Result<(), String> {
         let room = self.room.clone().ok_or("join first")?;
-        self.xmpp.send(room::groupchat(&room.to_string(), body)).await
+        self.xmpp
+            .send(room::groupchat(&room.to_string(), body))
+            .await
     }
 
     /// Set the room subject (moderators only).

@@ -51,9 +51,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use confab_loadtest::media::{
-    now_micros, tag_video, ClipSpec, EncodedFrame, Tag, VideoClip, VideoCodec as LtCodec,
-};
+use confab_loadtest::media::{now_micros, tag_video, ClipSpec, EncodedFrame, Tag, VideoClip};
 use rtc::interceptor::{Interceptor, Packet as ChainPacket, Slot, StreamInfo, TaggedPacket};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
@@ -87,6 +85,7 @@ use webrtc::runtime::{
     RecvMeta, Runtime, TokioRuntime, Transmit,
 };
 
+pub use confab_media::VideoCodec;
 pub use rtc::peer_connection::transport::RTCDtlsTransportState;
 pub use webrtc::peer_connection::RTCPeerConnectionState;
 
@@ -122,61 +121,37 @@ pub const ENCODED_MTU: usize = 1200;
 /// responder (4_000), so it sees retransmissions leaving and every packet arriving.
 const TAP_SLOT: usize = 500;
 
-/// Which video codec a peer registers (it registers exactly one).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum VideoCodec {
-    /// VP8, pt 96, RTX pt 97.
-    Vp8,
-    /// H.264 packetization-mode=1 profile-level-id=42e01f, pt 102, RTX pt 103.
-    H264,
+/// What a peer registers for its one video codec: VP8 at pt 96 (RTX pt 97), or H.264
+/// packetization-mode=1 profile-level-id=42e01f at pt 102 (RTX pt 103).
+pub trait PeerCodec {
+    /// MIME type as registered in the media engine.
+    fn mime_type(self) -> &'static str;
+
+    /// `(primary, rtx)` payload types this harness registers.
+    fn payload_types(self) -> (u8, u8);
 }
 
-impl VideoCodec {
-    /// The frame generator/parser for this codec.
-    pub fn codec(self) -> Codec {
-        match self {
-            VideoCodec::Vp8 => Codec::Vp8,
-            VideoCodec::H264 => Codec::H264,
-        }
-    }
-
-    /// MIME type as registered in the media engine.
-    pub fn mime_type(self) -> &'static str {
+impl PeerCodec for VideoCodec {
+    fn mime_type(self) -> &'static str {
         match self {
             VideoCodec::Vp8 => MIME_TYPE_VP8,
             VideoCodec::H264 => MIME_TYPE_H264,
         }
     }
 
-    /// Lower-case encoding name as it appears in `a=rtpmap` ("vp8" / "h264").
-    pub fn encoding_name(self) -> &'static str {
-        match self {
-            VideoCodec::Vp8 => "vp8",
-            VideoCodec::H264 => "h264",
-        }
-    }
-
-    /// `(primary, rtx)` payload types this harness registers.
-    pub fn payload_types(self) -> (u8, u8) {
+    fn payload_types(self) -> (u8, u8) {
         match self {
             VideoCodec::Vp8 => (PT_VP8, PT_VP8_RTX),
             VideoCodec::H264 => (PT_H264, PT_H264_RTX),
         }
     }
+}
 
-    fn fmtp(self) -> &'static str {
-        match self {
-            VideoCodec::Vp8 => "",
-            VideoCodec::H264 => H264_FMTP,
-        }
-    }
-
-    /// The load tester's name for this codec, whose encoders make [`EncodedVideo`].
-    pub fn loadtest_codec(self) -> LtCodec {
-        match self {
-            VideoCodec::Vp8 => LtCodec::Vp8,
-            VideoCodec::H264 => LtCodec::H264,
-        }
+/// The fmtp line a peer registers for `codec`.
+fn fmtp(codec: VideoCodec) -> &'static str {
+    match codec {
+        VideoCodec::Vp8 => "",
+        VideoCodec::H264 => H264_FMTP,
     }
 }
 
@@ -525,7 +500,7 @@ struct RecvEntry {
 
 struct Shared {
     name: String,
-    video_codec: Codec,
+    video_codec: VideoCodec,
     /// This peer's own SSRCs (0 when not publishing that kind).
     audio_ssrc: u32,
     video_ssrc: u32,
@@ -563,7 +538,7 @@ impl Shared {
     fn codec_for(&self, kind: MediaKind) -> Codec {
         match kind {
             MediaKind::Audio => Codec::Opus,
-            MediaKind::Video => self.video_codec,
+            MediaKind::Video => Codec::Video(self.video_codec),
         }
     }
 
@@ -581,7 +556,9 @@ impl Shared {
                     s.rtx_packets += 1;
                     s.rtx_osns
                         .push(u16::from_be_bytes([p.payload[0], p.payload[1]]));
-                    if let Some(f) = frames::parse_frame(self.video_codec, &p.payload[2..]) {
+                    if let Some(f) =
+                        frames::parse_frame(self.codec_for(MediaKind::Video), &p.payload[2..])
+                    {
                         s.rtx_counters.push(f.counter);
                     }
                 }
@@ -1017,7 +994,7 @@ impl TestPeer {
 
         let shared = Arc::new(Shared {
             name: name.to_owned(),
-            video_codec: video_codec.codec(),
+            video_codec,
             audio_ssrc,
             video_ssrc,
             video_rtx_ssrc,
@@ -1602,7 +1579,7 @@ fn codecs(
             mime_type: video.mime_type().to_owned(),
             clock_rate: 90000,
             channels: 0,
-            sdp_fmtp_line: video.fmtp().to_owned(),
+            sdp_fmtp_line: fmtp(video).to_owned(),
             rtcp_feedback: vec![
                 feedback("nack", ""),
                 feedback("nack", "pli"),
@@ -1710,13 +1687,12 @@ async fn resolve_send_params(media: &LocalMedia, mime_type: &str) -> Option<Send
 async fn send_loop(shared: Arc<Shared>, media: LocalMedia) {
     let (interval, codec, clock_step, mime) = match media.kind {
         MediaKind::Audio => (AUDIO_INTERVAL, Codec::Opus, 960u32, MIME_TYPE_OPUS),
-        MediaKind::Video => {
-            let mime = match shared.video_codec {
-                Codec::H264 => MIME_TYPE_H264,
-                _ => MIME_TYPE_VP8,
-            };
-            (VIDEO_INTERVAL, shared.video_codec, 3000u32, mime)
-        }
+        MediaKind::Video => (
+            VIDEO_INTERVAL,
+            shared.codec_for(MediaKind::Video),
+            3000u32,
+            shared.video_codec.mime_type(),
+        ),
     };
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -1820,7 +1796,7 @@ async fn encoded_clip(codec: VideoCodec, encoded: EncodedVideo) -> Arc<[EncodedF
     tokio::task::spawn_blocking(move || {
         let frames = cell.get_or_init(|| {
             let spec = ClipSpec {
-                codec: codec.loadtest_codec(),
+                codec,
                 width: encoded.width,
                 height: encoded.height,
                 fps: 30,
@@ -1867,10 +1843,7 @@ fn packetize(payloader: &mut dyn Payloader, codec: VideoCodec, frame: Bytes) -> 
 /// Sends the encoded clip in a loop until aborted (see [`EncodedVideo`]). One tick per
 /// frame; a keyframe request restarts the clip at its first frame, a keyframe.
 async fn send_encoded_loop(shared: Arc<Shared>, media: LocalMedia, clip: Arc<[EncodedFrame]>) {
-    let codec = match shared.video_codec {
-        Codec::H264 => VideoCodec::H264,
-        _ => VideoCodec::Vp8,
-    };
+    let codec = shared.video_codec;
     let mut payloader: Box<dyn Payloader> = match codec {
         VideoCodec::Vp8 => Box::new(Vp8Payloader::default()),
         VideoCodec::H264 => Box::new(H264Payloader::default()),
@@ -1907,7 +1880,7 @@ async fn send_encoded_loop(shared: Arc<Shared>, media: LocalMedia, clip: Arc<[En
             return;
         };
         let tagged = tag_video(
-            codec.loadtest_codec(),
+            codec,
             &frame.data,
             Tag {
                 counter,
@@ -1983,13 +1956,13 @@ mod tests {
                     counter: i as u32,
                     sent_micros: 0x0000_0100_0000_0002 + i as u64,
                 };
-                let tagged = tag_video(codec.loadtest_codec(), &frame.data, tag);
+                let tagged = tag_video(codec, &frame.data, tag);
                 let payloads = packetize(payloader.as_mut(), codec, Bytes::from(tagged));
                 assert!(payloads.iter().all(|p| p.len() <= ENCODED_MTU));
                 packets += payloads.len();
                 let parsed: Vec<_> = payloads
                     .iter()
-                    .filter_map(|p| frames::parse_frame(codec.codec(), p))
+                    .filter_map(|p| frames::parse_frame(codec.into(), p))
                     .collect();
                 assert_eq!(
                     parsed.len(),
@@ -2003,7 +1976,7 @@ mod tests {
                 );
                 let starts = payloads
                     .iter()
-                    .filter(|p| frames::starts_keyframe(codec.codec(), p))
+                    .filter(|p| frames::starts_keyframe(codec.into(), p))
                     .count();
                 assert_eq!(starts, usize::from(frame.keyframe), "{codec:?} frame {i}");
             }

@@ -329,7 +329,7 @@ fn record_error(e: &recorder::RecordError) -> ApiError {
         }
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
-    ApiError(status, signaling::net::record_failure(e))
+    ApiError(status, e.for_people())
 }
 
 async fn start_recording(
@@ -338,10 +338,13 @@ async fn start_recording(
 ) -> Result<(StatusCode, Json<RecordingStarted>), ApiError> {
     let jid = existing_room(&config, name).await?;
     let active = config
-        .signaling
-        .start_recording(&jid, "admin")
-        .await
+        .recordings
+        .start(&RoomId::from(jid.to_string()), "admin")
         .map_err(|e| record_error(&e))?;
+    config
+        .signaling
+        .recording_changed(&jid, "admin", true)
+        .await;
     Ok((
         StatusCode::CREATED,
         Json(RecordingStarted {
@@ -357,10 +360,14 @@ async fn stop_recording(
 ) -> Result<Json<RecordingStopped>, ApiError> {
     let jid = existing_room(&config, name).await?;
     let files = config
-        .signaling
-        .stop_recording(&jid, "admin")
+        .recordings
+        .stop(&RoomId::from(jid.to_string()))
         .await
         .map_err(|e| record_error(&e))?;
+    config
+        .signaling
+        .recording_changed(&jid, "admin", false)
+        .await;
     Ok(Json(RecordingStopped {
         room: room_name(&jid),
         files: files.into_iter().map(|f| f.name).collect(),
@@ -368,7 +375,7 @@ async fn stop_recording(
 }
 
 async fn recordings(State(config): State<WebConfig>) -> Result<Json<RecordingList>, ApiError> {
-    let r = config.signaling.recordings();
+    let r = &config.recordings;
     let recording = r
         .in_progress()
         .into_iter()
@@ -417,8 +424,7 @@ async fn download(
         ));
     };
     let path = config
-        .signaling
-        .recordings()
+        .recordings
         .file_path(&name)
         .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no recording {name:?}")))?;
     let mime = ctype

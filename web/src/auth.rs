@@ -57,6 +57,9 @@ pub async fn require_admin(
     }
 }
 
+// The refusal is the response axum sends as it is, once per refused
+// request: boxing it would only move it.
+#[allow(clippy::result_large_err)]
 fn decide(token: &AdminToken, peer: SocketAddr, headers: &HeaderMap) -> Result<(), Response> {
     match &token.0 {
         Some(token) => {

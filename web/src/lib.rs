@@ -5,7 +5,7 @@
 //! ```text
 //!  browser ──HTTP──▶ router ─┬─ /, /<room>, /admin, /assets/*, /config.json ─▶ client (embedded dist/)
 //!                            ├─ /xmpp-websocket ─▶ websocket ─▶ signaling (RFC 7395 stream)
-//!                            ├─ /api/rooms[/<room>], /api/recordings, /recordings/<file> ─▶ api ─▶ signaling (rooms, recordings) + sfu (stats)
+//!                            ├─ /api/rooms[/<room>], /api/recordings, /recordings/<file> ─▶ api ─▶ signaling (rooms) + recorder + sfu (stats)
 //!                            ├─ /metrics ─▶ metrics (Prometheus text)
 //!                            └─ /health
 //! ```
@@ -55,6 +55,8 @@ pub struct WebConfig {
     pub signaling: Signaling,
     /// The media plane: track statistics.
     pub sfu: SfuHandle,
+    /// The recordings: started and stopped by admins, listed, downloaded.
+    pub recordings: recorder::Recordings,
     /// The Prometheus recorder ([`Metrics::install`], before the media
     /// plane starts, so that its metrics are recorded).
     pub metrics: Metrics,

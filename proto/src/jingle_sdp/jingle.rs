@@ -26,9 +26,7 @@ use xmpp_parsers::jid::Jid;
 use xmpp_parsers::jingle::Action;
 use xmpp_parsers::ns;
 
-use super::validate::{
-    check_mid, check_str, check_text, check_transport, is_token_char,
-};
+use super::validate::{check_mid, check_str, check_text, check_transport, is_token_char};
 use super::*;
 
 /// Attribute name (an XML NCName checked at compile time).

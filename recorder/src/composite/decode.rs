@@ -2,12 +2,13 @@
 
 use std::ptr;
 
+use confab_media::h264;
 use openh264::formats::YUVSource;
 use sfu::str0m::format::Codec;
 use vpx_sys as vpx;
 
 use super::picture::Picture;
-use crate::frame::{avc_nal_units, Frame};
+use crate::frame::Frame;
 
 /// Largest picture side accepted from a publisher; beyond it the frame is
 /// dropped rather than composited.
@@ -83,7 +84,7 @@ fn picture(w: u32, h: u32, planes: [(&[u8], usize); 3]) -> Option<Picture> {
 /// AVC (length-prefixed) NAL units to an Annex B byte stream.
 pub fn avc_to_annex_b(au: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(au.len() + 16);
-    for nal in avc_nal_units(au) {
+    for nal in h264::avc_nal_units(au) {
         out.extend_from_slice(&[0, 0, 0, 1]);
         out.extend_from_slice(nal);
     }

@@ -64,34 +64,12 @@ pub const SPEAKER: (u8, u8, u8) = (170, 170, 90);
 /// counts as speaking: about -40 dBFS.
 const SPEAKING: f64 = 110_000.0;
 
-/// The codec (and with it the container) of the composite.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutputCodec {
-    /// H.264 (openh264) + Opus in fragmented MP4.
-    H264,
-    /// VP8 (libvpx) + Opus in WebM.
-    Vp8,
-}
-
-impl std::str::FromStr for OutputCodec {
-    type Err = String;
-    fn from_str(s: &str) -> Result<OutputCodec, String> {
-        match s.to_ascii_lowercase().as_str() {
-            "h264" | "h.264" => Ok(OutputCodec::H264),
-            "vp8" => Ok(OutputCodec::Vp8),
-            other => Err(format!("unknown composite codec {other:?} (h264 or vp8)")),
-        }
-    }
-}
-
-impl std::fmt::Display for OutputCodec {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            OutputCodec::H264 => "h264",
-            OutputCodec::Vp8 => "vp8",
-        })
-    }
-}
+/// The codec (and with it the container) of the composite: H.264
+/// (openh264) + Opus in fragmented MP4, or VP8 (libvpx) + Opus in WebM.
+/// The composite encodes every video codec Confab carries, so the choice
+/// is the [`VideoCodec`](confab_media::VideoCodec) itself, named in
+/// configuration as `h264` or `vp8`.
+pub use confab_media::VideoCodec as OutputCodec;
 
 /// What the composite looks like.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

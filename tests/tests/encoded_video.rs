@@ -2,7 +2,7 @@
 //! tester's VP8 / H.264 clip ([`PeerOptions::encoded_publisher`]), several RTP
 //! packets per frame, and a webrtc-rs subscriber reads the frame tags back.
 //!
-//! Run with `cargo nextest run -p sfu --test encoded_video`.
+//! Run with `cargo nextest run -p confab-tests --test encoded_video`.
 
 use confab_tests as common;
 
@@ -13,8 +13,8 @@ use std::time::Duration;
 use common::bridge::{join_sfu as join, start_sfu, Joined, SdpFilter};
 use common::proxy::rewrite_candidates;
 use common::{
-    eventually, init_tracing, LossyProxy, MediaKind, PeerOptions, ReceivedTrack, TestPeer,
-    VideoCodec,
+    eventually, init_tracing, LossyProxy, MediaKind, PeerCodec, PeerOptions, ReceivedTrack,
+    TestPeer, VideoCodec,
 };
 use sfu::{EndpointConfig, EndpointId};
 

@@ -9,13 +9,38 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::bridge::{join_sfu as join, start_sfu, SdpFilter};
+use common::bridge::{join_sfu as join, start_sfu, Joined, SdpFilter};
 use common::proxy::rewrite_candidates;
 use common::{eventually, init_tracing, LossyProxy, MediaKind, PeerOptions, VideoCodec};
-use sfu::{CloseReason, EndpointConfig, RoomEvent};
+use sfu::{CloseReason, EndpointConfig, RoomEvent, SfuHandle};
 use tokio::net::UdpSocket;
 
 const CONNECT: Duration = Duration::from_secs(10);
+
+/// The call most tests here start from: `names.0` joins `room` publishing
+/// VP8 and Opus, then `names.1` joins built with `second` (its SDP from
+/// the bridge passed through `filter`, if any), and both connect. Nobody
+/// sends yet.
+async fn two_peers(
+    sfu: &SfuHandle,
+    room: &str,
+    names: (&str, &str),
+    second: PeerOptions,
+    filter: Option<SdpFilter>,
+) -> (Joined, Joined) {
+    let a = join(
+        sfu,
+        room,
+        names.0,
+        PeerOptions::publisher(VideoCodec::Vp8),
+        None,
+    )
+    .await;
+    let b = join(sfu, room, names.1, second, filter).await;
+    a.peer.wait_connected(CONNECT).await;
+    b.peer.wait_connected(CONNECT).await;
+    (a, b)
+}
 
 /// Every participant receives the audio and video of every other, in
 /// order, with the payload types it negotiated.
@@ -114,24 +139,14 @@ async fn lossy_subscriber_recovers_with_nack_rtx() {
         Arc::new(move |sdp| rewrite_candidates(&sdp, bridge, to))
     };
 
-    let publisher = join(
+    let (publisher, subscriber) = two_peers(
         &sfu,
         "lossy",
-        "pub",
-        PeerOptions::publisher(VideoCodec::Vp8),
-        None,
-    )
-    .await;
-    let subscriber = join(
-        &sfu,
-        "lossy",
-        "sub",
+        ("pub", "sub"),
         PeerOptions::receiver(VideoCodec::Vp8),
         Some(via_proxy),
     )
     .await;
-    publisher.peer.wait_connected(CONNECT).await;
-    subscriber.peer.wait_connected(CONNECT).await;
     let sub_addr: SocketAddr = subscriber.peer.local_addr().expect("subscriber socket");
     proxy.set_loss_toward(sub_addr, 0.05);
     publisher.peer.start_sending();
@@ -212,24 +227,14 @@ async fn lossy_subscriber_recovers_with_nack_rtx() {
 async fn subscriber_pli_reaches_publisher() {
     init_tracing();
     let (sfu, _rooms) = start_sfu(EndpointConfig::default());
-    let publisher = join(
+    let (publisher, subscriber) = two_peers(
         &sfu,
         "pli",
-        "pub",
-        PeerOptions::publisher(VideoCodec::Vp8),
-        None,
-    )
-    .await;
-    let subscriber = join(
-        &sfu,
-        "pli",
-        "sub",
+        ("pub", "sub"),
         PeerOptions::receiver(VideoCodec::Vp8),
         None,
     )
     .await;
-    publisher.peer.wait_connected(CONNECT).await;
-    subscriber.peer.wait_connected(CONNECT).await;
     publisher.peer.start_sending();
 
     let ssrc = {
@@ -270,24 +275,14 @@ async fn silent_participant_is_removed_after_consent_timeout() {
         consent_timeout: Duration::from_secs(3),
         ..Default::default()
     });
-    let a = join(
+    let (a, b) = two_peers(
         &sfu,
         "consent",
-        "a",
+        ("a", "b"),
         PeerOptions::publisher(VideoCodec::Vp8),
         None,
     )
     .await;
-    let b = join(
-        &sfu,
-        "consent",
-        "b",
-        PeerOptions::publisher(VideoCodec::Vp8),
-        None,
-    )
-    .await;
-    a.peer.wait_connected(CONNECT).await;
-    b.peer.wait_connected(CONNECT).await;
     a.peer.start_sending();
     b.peer.start_sending();
     let flowing = eventually(Duration::from_secs(10), || {
@@ -330,24 +325,14 @@ async fn garbage_on_the_worker_port_does_not_disturb_a_call() {
     init_tracing();
     let (sfu, _rooms) = start_sfu(EndpointConfig::default());
     let port = sfu.worker_addrs()[0];
-    let a = join(
+    let (a, b) = two_peers(
         &sfu,
         "garbage",
-        "a",
-        PeerOptions::publisher(VideoCodec::Vp8),
-        None,
-    )
-    .await;
-    let b = join(
-        &sfu,
-        "garbage",
-        "b",
+        ("a", "b"),
         PeerOptions::receiver(VideoCodec::Vp8),
         None,
     )
     .await;
-    a.peer.wait_connected(CONNECT).await;
-    b.peer.wait_connected(CONNECT).await;
     a.peer.start_sending();
     assert!(
         eventually(Duration::from_secs(10), || b

@@ -1,7 +1,8 @@
-//! Self-test of the interop harness in `tests/common`: two webrtc-rs [`TestPeer`]s talking
-//! directly to each other (no SFU), the synthetic frame codecs, and the [`LossyProxy`].
+//! Self-test of the interop harness, the test kit's webrtc-rs peers: two [`TestPeer`]s
+//! talking directly to each other (no SFU), the synthetic frame codecs, and the
+//! [`LossyProxy`].
 //!
-//! Run with `cargo test -p sfu --test harness_selftest -j 2`.
+//! Run with `cargo test -p confab-tests --test harness_selftest -j 2`.
 
 use confab_tests as common;
 
