@@ -72,7 +72,7 @@ pub enum CallError {
     /// `<out-of-order/>`).
     #[error("{0} is out of order")]
     OutOfOrder(&'static str),
-    /// The Jingle maps but breaks PROTOCOL.md, or the local answer does not
+    /// The Jingle maps but breaks docs/PROTOCOL.md, or the local answer does not
     /// answer the remote offer (answer `<bad-request/>`).
     #[error("protocol violation: {0}")]
     Protocol(&'static str),

@@ -1,4 +1,4 @@
-//! `ParticipantCall` (PROTOCOL.md §3, §4, §6) driven by real str0m peers: a
+//! `ParticipantCall` (docs/PROTOCOL.md §3, §4, §6) driven by real str0m peers: a
 //! participant `Rtc` and an ICE-lite `Rtc` playing the bridge, which talk
 //! only through the Jingle `ParticipantCall` produces and consumes (sent
 //! over a string, as over XMPP) and then connect over an in-memory network.

@@ -99,7 +99,7 @@ fn lines_a_peer_needs(section: &[String]) -> Vec<String> {
 ///
 /// One known exception: a media-level `a=msid` in an m-section without
 /// `a=ssrc` lines (Chromium's rid-based simulcast). XEP-0339 carries msid
-/// only on a `<source/>` and PROTOCOL.md defines no element for it, so
+/// only on a `<source/>` and docs/PROTOCOL.md defines no element for it, so
 /// Jingle cannot carry it; the bridge names forwarded tracks itself.
 fn assert_nothing_lost(name: &str, original: &str, regenerated: &str) {
     let (a, b) = (sections(original), sections(regenerated));
@@ -218,7 +218,7 @@ fn offer_av_details_survive() {
             value: "111/111".into()
         }]
     );
-    // PROTOCOL.md: a value that is not name=value is <parameter name=''/>.
+    // docs/PROTOCOL.md: a value that is not name=value is <parameter name=''/>.
     let parsed: Element = xml.parse().unwrap();
     let red_param = parsed
         .children()
@@ -457,7 +457,7 @@ fn owner_extension_round_trips() {
 
 /// The bridge side for real: the participant's Jingle becomes an SDP offer
 /// str0m accepts, and str0m's answer becomes a session-accept with
-/// senders='initiator' (PROTOCOL.md §3).
+/// senders='initiator' (docs/PROTOCOL.md §3).
 #[test]
 fn str0m_accepts_the_offer_and_its_answer_maps_back() {
     for (name, sdp) in OFFERS {
@@ -646,7 +646,7 @@ fn header_transport_info_and_content_names() {
 
 #[test]
 fn hand_written_jingle_per_protocol() {
-    // PROTOCOL.md §4: a content-add with a SIM group (which xmpp-parsers
+    // docs/PROTOCOL.md §4: a content-add with a SIM group (which xmpp-parsers
     // 0.23 rejects), owner, and a transport without candidates.
     let xml = "<jingle xmlns='urn:xmpp:jingle:1' action='content-add' sid='s'>
       <content creator='responder' name='v3' senders='responder'>

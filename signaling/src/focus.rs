@@ -1,4 +1,4 @@
-//! The focus: turns a room occupant's Jingle call (PROTOCOL.md §2-§7) into
+//! The focus: turns a room occupant's Jingle call (docs/PROTOCOL.md §2-§7) into
 //! an `sfu` endpoint, sans-IO.
 //!
 //! - `session-initiate` -> IQ result, then [`MediaCommand::Create`]; the
@@ -8,7 +8,7 @@
 //!   session; the participant's IQ result / `content-accept` are folded
 //!   into an SDP answer for the media plane ([`MediaCommand::Answer`]).
 //!   The media plane itself keeps one offer outstanding per endpoint and
-//!   batches what happens meanwhile, which gives PROTOCOL.md §4's "one
+//!   batches what happens meanwhile, which gives docs/PROTOCOL.md §4's "one
 //!   change at a time".
 //! - `transport-info` is acknowledged (the bridge is ICE-lite);
 //!   `session-terminate`, leaving the room or losing the stream close the
@@ -90,7 +90,7 @@ enum CallState {
     Active {
         /// The call's endpoint on the media plane.
         endpoint: EndpointId,
-        /// The bridge's change in flight: one per session (PROTOCOL.md §4).
+        /// The bridge's change in flight: one per session (docs/PROTOCOL.md §4).
         pending: Option<Pending>,
         /// Offers from the media plane not yet turned into Jingle.
         queued: VecDeque<QueuedOffer>,

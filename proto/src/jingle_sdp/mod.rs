@@ -1,4 +1,4 @@
-//! The one Jingle <-> SDP mapping (PROTOCOL.md §3-§4, §7).
+//! The one Jingle <-> SDP mapping (docs/PROTOCOL.md §3-§4, §7).
 //!
 //! Participants speak Jingle (XEP-0166/0167/0176/0320/0338/0339/0293/0294 plus
 //! Confab's two extensions `urn:confab:jingle:simulcast:0` and
@@ -81,7 +81,7 @@ pub struct Session {
     pub bundle: Vec<String>,
     /// SDP `a=ice-lite` (session level). Jingle has no element for it, so
     /// [`jingle_to_session`] leaves it `false`; a client building SDP from
-    /// the bridge's Jingle may set it (PROTOCOL.md §3).
+    /// the bridge's Jingle may set it (docs/PROTOCOL.md §3).
     pub ice_lite: bool,
 }
 
@@ -124,7 +124,7 @@ pub struct Content {
 /// A Jingle session role. Used for content `creator` and, in the SDP
 /// functions, for the *author* of an SDP: the party whose point of view
 /// `a=sendonly`/`a=recvonly` express. The participant is always the
-/// initiator and the bridge the responder (PROTOCOL.md).
+/// initiator and the bridge the responder (docs/PROTOCOL.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
     /// The session initiator: the participant.
@@ -341,7 +341,7 @@ pub struct Rid {
     /// The rid.
     pub id: String,
     /// Send or receive, from the point of view of the description's author
-    /// (as in SDP; PROTOCOL.md: the participant says `send`, the bridge `recv`).
+    /// (as in SDP; docs/PROTOCOL.md: the participant says `send`, the bridge `recv`).
     pub direction: RidDirection,
 }
 

@@ -1,5 +1,5 @@
 //! The rules every [`Session`] obeys before it becomes SDP or Jingle
-//! (PROTOCOL.md §7, DESIGN.md "Every input is bounded").
+//! (docs/PROTOCOL.md §7, docs/PROTOCOL.md §8).
 //!
 //! One place for all of them: both parsers build a `Session` structurally
 //! (bounding counts while they read, so hostile input cannot make them do

@@ -301,7 +301,7 @@ impl Core {
         }
         self.dirty.push(id);
         // A new subscriber sees video at once: ask its publishers for a
-        // keyframe (PROTOCOL.md §5).
+        // keyframe (docs/PROTOCOL.md §5).
         for (publisher, mid) in opened {
             self.request_keyframe(now, publisher, mid, None, KeyframeRequestKind::Pli);
         }

@@ -1,7 +1,7 @@
 //! Sequence number and timestamp rewriting for one forwarded stream.
 //!
 //! A subscriber sees each remote track under one SSRC for the track's whole
-//! life (PROTOCOL.md §4), while the bridge may feed it from different
+//! life (docs/PROTOCOL.md §4), while the bridge may feed it from different
 //! sources over time: another simulcast layer, or the same publisher after
 //! an SSRC change. [`SeqRewriter`] keeps the outgoing sequence numbers and
 //! RTP timestamps continuous across such switches, and starts every
