@@ -34,12 +34,22 @@ pub fn leave_presence(room: &str, nick: &str) -> Element {
         .build()
 }
 
+/// The XEP-0045 status codes (§15.6) a room's presence or message
+/// carries, in order: 110 (this is you), 170 (recording), 307 (kicked), ...
+pub fn status_codes(stanza: &Element) -> Vec<String> {
+    stanza
+        .get_child("x", NS_MUC_USER)
+        .into_iter()
+        .flat_map(|x| x.children())
+        .filter(|c| c.is("status", NS_MUC_USER))
+        .filter_map(|c| c.attr("code").map(String::from))
+        .collect()
+}
+
 /// Whether `presence` is the room's presence of the receiving occupant
 /// itself (status 110).
 pub fn is_own_presence(presence: &Element) -> bool {
-    presence
-        .get_child("x", NS_MUC_USER)
-        .is_some_and(|x| x.children().any(|c| c.attr("code") == Some("110")))
+    status_codes(presence).iter().any(|c| c == "110")
 }
 
 /// Why a join did not complete.

@@ -12,7 +12,7 @@ use confab_client::call::ParticipantCall;
 use confab_client::room::{self, iq, iq_answer};
 use confab_client::xmpp::XmppClient;
 pub use confab_client::xmpp::{error_condition, nc};
-use confab_proto::ns::{NS_CLIENT, NS_JINGLE, NS_JMI, NS_MUC_USER};
+use confab_proto::ns::{NS_CLIENT, NS_JINGLE, NS_JMI};
 use minidom::Element;
 use xmpp_parsers::jid::BareJid;
 
@@ -325,15 +325,7 @@ impl Participant {
                 if el.attr("type") == Some("unavailable") {
                     self.seen.occupants.remove(nick);
                     if nick == self.nick {
-                        let codes = el
-                            .get_child("x", NS_MUC_USER)
-                            .map(|x| {
-                                x.children()
-                                    .filter_map(|c| c.attr("code").map(String::from))
-                                    .collect()
-                            })
-                            .unwrap_or_default();
-                        self.seen.removed_with = Some(codes);
+                        self.seen.removed_with = Some(room::status_codes(&el));
                     }
                 } else if el.attr("type").is_none() {
                     self.seen.occupants.insert(nick.to_string(), el.clone());
@@ -359,14 +351,7 @@ impl Participant {
                         self.seen.chat.push((nick.to_string(), body.text()));
                     }
                     if el.attr("from").is_some_and(|f| !f.contains('/')) {
-                        let codes = el
-                            .get_child("x", NS_MUC_USER)
-                            .into_iter()
-                            .flat_map(|x| x.children());
-                        let codes = codes
-                            .filter(|c| c.is("status", NS_MUC_USER))
-                            .filter_map(|c| c.attr("code"));
-                        self.seen.room_statuses.extend(codes.map(String::from));
+                        self.seen.room_statuses.extend(room::status_codes(&el));
                     }
                 }
             }
